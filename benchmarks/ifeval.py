@@ -1,0 +1,24 @@
+"""IFEval (0-Shot) — Open LLM Leaderboard v2, through lm-eval's `leaderboard_ifeval` task.
+
+Instruction-Following Evaluation: 541 prompts with verifiable constraints. Paper: arXiv:2311.07911.
+"""
+
+from harness.specs import DatasetRef, MetricSpec, ModelIndexSpec, SuiteSpec, register
+
+SPEC = register(
+    SuiteSpec(
+        name='ifeval',
+        title='IFEval (0-Shot)',
+        table="open_llm_v2",
+        engine="lm-eval",
+        lm_eval_task='leaderboard_ifeval',
+        dataset=DatasetRef(id='wis-k/instruction-following-eval', revision=None, split='train'),
+        num_fewshot=0,
+        metrics=(MetricSpec(key='strict_acc', label='strict accuracy', column='IFEval (0-Shot)'),),
+        headline='strict_acc',
+        normalization='mean of inst_level_strict_acc and prompt_level_strict_acc, x100',
+        model_index=ModelIndexSpec(dataset_type='HuggingFaceH4/ifeval', metric_type='inst_level_strict_acc and prompt_level_strict_acc', metric_name='strict accuracy'),
+        description='Instruction-Following Evaluation: 541 prompts with verifiable constraints.',
+        paper='arXiv:2311.07911',
+    )
+)

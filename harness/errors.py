@@ -1,0 +1,11 @@
+"""The one exception type the CLI turns into a one-line message and exit status 2."""
+
+
+class UserError(Exception):
+    """Bad input: the message names the problem and the fix, in one line."""
+
+    exit_code = 2
+
+
+class CapabilityMissing(UserError):
+    """A registered suite or backend whose implementation has not landed yet."""

@@ -1,0 +1,104 @@
+"""Declarative suite specs: what a benchmark is, where its data lives, and where its numbers go on a model card."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from harness.registry import Registry
+
+CardTable = Literal["alpaca_eval", "arena_hard", "open_llm_v1", "mt_bench", "open_llm_v2"]
+Engine = Literal["lm-eval", "judge", "aggregate"]
+
+# The five tables of the seed card, in the order the seed card prints them.
+CARD_TABLES: tuple[CardTable, ...] = ("alpaca_eval", "arena_hard", "open_llm_v1", "mt_bench", "open_llm_v2")
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class DatasetRef(_Frozen):
+    id: str
+    revision: str | None = None
+    config: str | None = None
+    split: str | None = None
+
+
+class MetricSpec(_Frozen):
+    key: str
+    label: str
+    column: str | None = None
+    """Card table column; None when the metric is recorded but not printed."""
+    decimals: int = 2
+    padded: bool = True
+    """True prints fixed decimals (7.90); False rounds then prints the shortest form (69.4), as the seed card does."""
+    higher_is_better: bool = True
+
+    def format(self, value: float) -> str:
+        return format_number(value, self.decimals, self.padded)
+
+
+class ModelIndexSpec(_Frozen):
+    """How the Open LLM Leaderboard bot writes this suite into `model-index`."""
+
+    dataset_type: str
+    metric_type: str
+    metric_name: str
+    dataset_config: str | None = None
+    dataset_split: str | None = None
+    source_name: str = "Open LLM Leaderboard"
+    source_url: str = "https://huggingface.co/spaces/open-llm-leaderboard/open_llm_leaderboard?query={model}"
+
+
+class SuiteSpec(_Frozen):
+    name: str
+    title: str
+    """The name a model card uses: `IFEval (0-Shot)`, `arc_challenge`, ..."""
+    table: CardTable
+    engine: Engine
+    dataset: DatasetRef | None
+    num_fewshot: int | None
+    metrics: tuple[MetricSpec, ...]
+    headline: str
+    normalization: str
+    description: str
+    paper: str | None = None
+    lm_eval_task: str | None = None
+    model_index: ModelIndexSpec | None = None
+    aggregate_of: tuple[str, ...] = ()
+
+    def metric(self, key: str) -> MetricSpec:
+        for m in self.metrics:
+            if m.key == key:
+                return m
+        return METRIC_REGISTRY_HINT.get(f"{self.name}.{key}")  # raises with suggestions
+
+    @property
+    def headline_metric(self) -> MetricSpec:
+        return self.metric(self.headline)
+
+
+def format_number(value: float, decimals: int, padded: bool) -> str:
+    if padded:
+        return f"{value:.{decimals}f}"
+    rounded = round(value, decimals)
+    return str(int(rounded)) if decimals == 0 else repr(float(rounded))
+
+
+SUITES: Registry[SuiteSpec] = Registry("suite")
+METRIC_REGISTRY_HINT: Registry[MetricSpec] = Registry("metric")
+
+
+def register(spec: SuiteSpec) -> SuiteSpec:
+    if spec.headline not in {m.key for m in spec.metrics}:
+        raise ValueError(f"suite {spec.name!r}: headline {spec.headline!r} is not one of its metrics")
+    SUITES.add(spec.name, spec)
+    for m in spec.metrics:
+        METRIC_REGISTRY_HINT.add(f"{spec.name}.{m.key}", m)
+    return spec
+
+
+def suites_for_table(table: CardTable) -> list[SuiteSpec]:
+    return [s for s in SUITES if s.table == table]
