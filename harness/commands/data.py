@@ -1,4 +1,4 @@
-"""`sppo-bench data pull`, `sppo-bench models prepare`, `sppo-bench generate` (issue #3)."""
+"""`sppo-bench data pull` and `sppo-bench models prepare` (issue #3)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ from harness.settings import Settings
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    for name, help_ in (("data", "materialise suite data for offline use"), ("models", "prepare the embedded default model"),
-                        ("generate", "generate completions for a prompt file")):
+    for name, help_ in (("data", "materialise suite data for offline use"), ("models", "prepare the embedded default model")):
         p = sub.add_parser(name, help=help_)
         p.set_defaults(func=_missing)
 

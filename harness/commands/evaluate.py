@@ -66,7 +66,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     run = RunDir(Path(args.out))
     runners = {s.name: runner_for(s) for s in specs}  # fail before any work when an engine is missing
     labels = args.label or args.checkpoints
-    for checkpoint, label in zip(args.checkpoints, labels):
+    for checkpoint, label in zip(args.checkpoints, labels, strict=True):
         model = ModelRef(checkpoint=checkpoint, label=label)
         ctx = RunContext(settings=settings, run=run, backend=backend_options(args, checkpoint), limit=args.limit,
                          seed=args.seed, judge=args.judge)
