@@ -86,6 +86,8 @@ class ResultRecord(_Strict):
     error: str | None = None
     notes: list[str] = Field(default_factory=list)
     provenance: Provenance
+    run_key: str | None = None
+    """Content key of the unit of work that produced the record; a rerun skips units whose key matches."""
 
     @property
     def label(self) -> str:

@@ -8,6 +8,7 @@ from pathlib import Path
 from harness.backends.base import BackendOptions
 from harness.catalog import parse_suite_list
 from harness.errors import UserError
+from harness.executors import EXECUTORS, Outcome, make_executor, plan, run_matrix
 from harness.runners import ModelRef, RunContext, runner_for
 from harness.settings import Settings
 from harness.store import RunDir
@@ -54,7 +55,66 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--judge", help="judge spec for judged suites (default: official when a key is set, else local)")
     p.add_argument("--force", action="store_true", help="rerun suites that already have a complete record")
     add_backend_options(p)
+    add_executor_options(p)
     p.set_defaults(func=cmd_eval)
+
+
+def add_executor_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("scale-out")
+    g.add_argument("--executor", choices=EXECUTORS, default="local", help="where units of work run (default: local)")
+    g.add_argument("--workers", type=int, default=1, help="parallel workers (local process pool, local Ray cluster CPUs)")
+    g.add_argument("--ray-address", help="address of an existing Ray cluster (default: start a local one)")
+    g.add_argument("--shards", action="append", default=[], metavar="SUITE=K",
+                   help="split a suite's items over K units that merge exactly, e.g. alpaca_eval=4")
+    g.add_argument("--retries", type=int, default=2, help="retries of a failing unit before it is recorded as failed")
+    g.add_argument("--slurm", action="append", default=[], metavar="KEY=VALUE",
+                   help="submitit/SLURM option, e.g. partition=gpu, timeout_min=120, gpus_per_node=1, cluster=local")
+
+
+def parse_pairs(items: list[str], flag: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key or not value:
+            raise UserError(f"{flag} {item!r}: expected KEY=VALUE")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def run_units(args: argparse.Namespace, models: list[ModelRef], suite_names: list[str], ctx: RunContext) -> list[Outcome]:
+    """Plan the (checkpoint x suite) matrix, run it on the chosen executor, print one line per unit."""
+    shards = {k: _positive(v, f"--shards {k}") for k, v in parse_pairs(args.shards, "--shards").items()}
+    for name in shards:
+        if name not in suite_names:
+            raise UserError(f"--shards {name}=...: {name!r} is not among the suites being run ({', '.join(suite_names)})")
+    if args.workers < 1:
+        raise UserError(f"--workers {args.workers}: must be at least 1")
+    executor = make_executor(args.executor, ctx.run.root, workers=args.workers, ray_address=args.ray_address,
+                             slurm=parse_pairs(args.slurm, "--slurm"))
+    outcomes = run_matrix(plan(models, suite_names, shards), ctx, executor, retries=args.retries, force=args.force)
+    for o in outcomes:
+        if o.unit.num_shards > 1 and not o.unit.is_merge:
+            continue
+        where = ctx.run.record_path(o.unit.model.label, o.unit.model.variant, o.unit.suite)
+        if o.status == "skipped":
+            print(f"{o.unit.name}: done already ({where})")
+        elif o.status == "failed":
+            print(f"{o.unit.name}: FAILED after {o.attempts} attempts: {o.error} ({where})")
+        else:
+            print(f"{o.unit.name}: {o.record.status if o.record else '?'} -> {where}")
+    if hasattr(executor, "shutdown"):
+        executor.shutdown()
+    return outcomes
+
+
+def _positive(text: str, flag: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise UserError(f"{flag}={text!r}: expected a whole number") from None
+    if value < 1:
+        raise UserError(f"{flag}={value}: must be at least 1")
+    return value
 
 
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
@@ -63,19 +123,11 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     specs = parse_suite_list(args.suites, DEFAULT_SUITES)
     if args.label and len(args.label) != len(args.checkpoints):
         raise UserError(f"{len(args.label)} --label for {len(args.checkpoints)} checkpoints; give one label per checkpoint")
-    run = RunDir(Path(args.out))
-    runners = {s.name: runner_for(s) for s in specs}  # fail before any work when an engine is missing
+    for s in specs:
+        runner_for(s)  # fail before any work when an engine is missing
     labels = args.label or args.checkpoints
-    for checkpoint, label in zip(args.checkpoints, labels, strict=True):
-        model = ModelRef(checkpoint=checkpoint, label=label)
-        ctx = RunContext(settings=settings, run=run, backend=backend_options(args, checkpoint), limit=args.limit,
-                         seed=args.seed, judge=args.judge)
-        for spec in specs:
-            done = run.find(model.label, model.variant, spec.name)
-            if done and done.status != "failed" and not args.force and (done.limit == args.limit):
-                print(f"{label} / {spec.name}: done already ({run.record_path(label, None, spec.name)})")
-                continue
-            record = runners[spec.name](spec, model, ctx)
-            path = run.write(record)
-            print(f"{label} / {spec.name}: {record.status} -> {path}")
-    return 0
+    models = [ModelRef(checkpoint=c, label=label) for c, label in zip(args.checkpoints, labels, strict=True)]
+    ctx = RunContext(settings=settings, run=RunDir(Path(args.out)), backend=backend_options(args), limit=args.limit,
+                     seed=args.seed, judge=args.judge)
+    outcomes = run_units(args, models, [s.name for s in specs], ctx)
+    return 1 if any(o.status == "failed" for o in outcomes) else 0

@@ -1,0 +1,63 @@
+"""Units of work for executor tests: module-level so process pools, Ray and submitit can import them."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+
+from harness.io import atomic_write_text
+from harness.records import Metric, Provenance, ResultRecord
+
+N_ITEMS = 24
+
+
+def item_score(checkpoint: str, suite: str, i: int) -> float:
+    """Deterministic, a little CPU per item (stands in for a generation + judgment)."""
+    h = hashlib.sha256(f"{checkpoint}/{suite}/{i}".encode()).digest()
+    for _ in range(int(os.environ.get("SPPO_TEST_WORK_ROUNDS", "200"))):
+        h = hashlib.sha256(h).digest()
+    return h[0] / 255
+
+
+def cached_items(unit, ctx) -> ResultRecord:
+    """Honours ctx.options["shard"] like a real runner: per-item results go through a content cache on shared disk."""
+    cache = Path(ctx.options["cache_dir"])
+    shard = ctx.options.get("shard")
+    items = [i for i in range(N_ITEMS) if shard is None or i % shard[1] == shard[0]]
+    computed = 0
+    values = []
+    for i in items:
+        f = cache / f"{unit.model.checkpoint}-{unit.suite}-{i}.json"
+        if f.exists():
+            values.append(json.loads(f.read_text()))
+        else:
+            v = item_score(unit.model.checkpoint, unit.suite, i)
+            atomic_write_text(f, json.dumps(v))
+            values.append(v)
+            computed += 1
+    if shard is None:
+        log = cache / f"computed-{unit.model.checkpoint}-{unit.suite}.txt"
+        atomic_write_text(log, str(computed))
+    delay = float(ctx.options.get("delay", 0))
+    if delay:
+        time.sleep(delay)
+    return ResultRecord(model=unit.model.label, suite=unit.suite, checkpoint=unit.model.checkpoint,
+                        metrics={"score": Metric(value=round(100 * sum(values) / len(values), 6), n=len(values))},
+                        provenance=Provenance(source="test"))
+
+
+def fails_on_mt_bench(unit, ctx) -> ResultRecord:
+    if unit.suite == "mt_bench":
+        raise RuntimeError("judge endpoint http://127.0.0.1:9/v1 refused the connection")
+    return cached_items(unit, ctx)
+
+
+def cpu_bound(unit, ctx) -> ResultRecord:
+    total = 0.0
+    for i in range(N_ITEMS):
+        total += item_score(unit.model.checkpoint, unit.suite, i)
+    return ResultRecord(model=unit.model.label, suite=unit.suite, metrics={"score": Metric(value=total)},
+                        provenance=Provenance(source="test"))
