@@ -1,21 +1,117 @@
-"""`sppo-bench report`, `sppo-bench reference import`, `sppo-bench check` (issue #2)."""
+"""`sppo-bench report`, `sppo-bench reference import`, `sppo-bench check` (issue #2).
+
+Each command reads and renders everything in memory first, checks its output paths, then writes (atomically), so
+bad input leaves nothing behind.
+"""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from harness.errors import CapabilityMissing
+from harness import cards, check
+from harness.errors import UserError
+from harness.io import atomic_write_bytes, atomic_write_text, read_text
+from harness.records import ReferenceSet
 from harness.settings import Settings
+from harness.store import RunDir, load_any, load_reference, write_reference
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="render a markdown model card (and plots) from result records")
-    p.set_defaults(func=_missing)
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--run", type=Path, help="run directory written by `sppo-bench eval`")
+    src.add_argument("--reference", type=Path, help="reference JSON (from `reference import`) or a model card")
+    p.add_argument("--out", type=Path, required=True, help="card to write, e.g. reports/MyModel.md")
+    p.add_argument("--model", help="the model the card is about (its model-index name); default: latest iteration")
+    p.add_argument("--plots", action=argparse.BooleanOptionalAction, default=True,
+                   help="write one PNG per suite beside the card (OUT-stem-plots/) and link them")
+    p.set_defaults(func=cmd_report)
+
     p = sub.add_parser("reference", help="published reference scores")
-    p.set_defaults(func=_missing)
+    rsub = p.add_subparsers(dest="reference_command", metavar="ACTION", required=True, parser_class=type(p))
+    imp = rsub.add_parser("import", help="parse a published model card into a reference JSON")
+    imp.add_argument("card", type=Path, help="model card (.md) with model-index front matter and/or results tables")
+    imp.add_argument("--out", type=Path, help="reference JSON to write (default: results/reference/<card name>.json)")
+    imp.set_defaults(func=cmd_reference_import)
+
     p = sub.add_parser("check", help="regression check against reference scores")
-    p.set_defaults(func=_missing)
+    p.add_argument("--reference", type=Path, required=True, help="reference JSON, model card, or run directory")
+    p.add_argument("--results", type=Path, required=True, help="run directory, reference JSON, or model card")
+    p.add_argument("--abs-tol", type=float, default=0.5, help="always-allowed drop, on the card's scale (default 0.5)")
+    p.add_argument("--sigma", type=float, default=2.0, help="allowed drop in standard errors (default 2)")
+    p.add_argument("--two-sided", action="store_true", help="also fail on improvements beyond the tolerance")
+    p.add_argument("--match", choices=("label", "iteration"), default="label",
+                   help="pair records by model label (default) or by iteration number")
+    p.add_argument("--junit", type=Path, help="also write a JUnit XML report here")
+    p.set_defaults(func=cmd_check)
 
 
-def _missing(args: argparse.Namespace, settings: Settings) -> int:
-    raise CapabilityMissing(f"`{args.command}` is not built yet (issue #2)")
+def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
+    if args.run is not None:
+        records = cards.with_averages(RunDir(args.run).records())
+        source, card_model = str(args.run), None
+        if not records:
+            raise UserError(f"{args.run}: the run directory holds no records; run `sppo-bench eval` into it first")
+    else:
+        ref = _load_reference(args.reference)
+        records, source, card_model = ref.records, str(args.reference), ref.card_model
+    subject = cards.choose_subject(records, args.model or card_model)
+    plot_dir = args.out.parent / f"{args.out.stem}-plots"
+    pngs: dict[str, bytes] = {}
+    if args.plots:
+        from harness.plots import headline_plots
+
+        pngs = headline_plots(records)
+    links = {suite: f"{plot_dir.name}/{suite}.png" for suite in pngs}
+    text = cards.render_card(records, subject=subject, source=source, plots=links)
+    _check_output(args.out)
+    for suite, png in pngs.items():
+        atomic_write_bytes(plot_dir / f"{suite}.png", png)
+    atomic_write_text(args.out, text)
+    print(f"wrote {args.out} ({len(records)} records" + (f", {len(pngs)} plots in {plot_dir})" if pngs else ")"))
+    return 0
+
+
+def cmd_reference_import(args: argparse.Namespace, settings: Settings) -> int:
+    from harness.cardparse import parse_card
+
+    ref = parse_card(read_text(args.card, "model card"), source=str(args.card))
+    out = args.out or Path("results") / "reference" / f"{args.card.stem}.json"
+    _check_output(out)
+    write_reference(out, ref)
+    n_metrics = sum(len(r.metrics) for r in ref.records)
+    models = sorted({r.label for r in ref.records})
+    print(f"wrote {out}: {len(ref.records)} records, {n_metrics} metrics, {len(models)} rows ({'; '.join(models)})")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
+    reference = load_any(args.reference)
+    results = load_any(args.results)
+    comparisons = check.compare(reference, results, abs_tol=args.abs_tol, sigma=args.sigma,
+                                two_sided=args.two_sided, match=args.match)
+    if args.junit is not None:
+        _check_output(args.junit)
+        atomic_write_text(args.junit, check.junit_xml(comparisons))
+    print(check.markdown(comparisons), end="")
+    return check.exit_code(comparisons)
+
+
+def _load_reference(path: Path) -> ReferenceSet:
+    if path.suffix.lower() in {".md", ".markdown"}:
+        from harness.cardparse import parse_card
+
+        return parse_card(read_text(path, "model card"), source=str(path))
+    if path.is_dir():
+        raise UserError(f"{path} is a folder; for a run directory use --run")
+    return load_reference(path)
+
+
+def _check_output(path: Path) -> None:
+    """Refuse before writing anything: an output path under a file, or a folder where the file should go."""
+    if path.is_dir():
+        raise UserError(f"{path} is a folder; give a file path to write to")
+    for parent in path.parents:
+        if parent.exists() and not parent.is_dir():
+            raise UserError(f"{path}: {parent} is a file, not a folder; choose an output path outside it")
