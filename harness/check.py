@@ -20,7 +20,7 @@ from harness.records import Metric, ResultRecord
 from harness.tables import escape_cell
 
 Match = Literal["label", "iteration"]
-Verdict = Literal["pass", "regression", "improvement", "changed", "failed", "only in reference", "only in results"]
+Verdict = Literal["pass", "info", "regression", "improvement", "changed", "failed", "only in reference", "only in results"]
 FAILING: frozenset[str] = frozenset({"regression", "changed", "failed"})
 _EPS = 1e-9  # card numbers carry float noise (7.90 - 7.40 = 0.5000000000000004): a drop equal to the tolerance passes
 
@@ -72,8 +72,11 @@ def compare(
             out.append(Comparison(shown, variant, suite, metric, _value(a), _value(b), None, verdict))
             continue
         tol = max(abs_tol, sigma * _stderr(a, b))
-        gain = (b.value - a.value) * (1 if get_suite(suite).metric(metric).higher_is_better else -1)
-        if gain < -tol - _EPS:
+        direction = get_suite(suite).metric(metric).higher_is_better
+        gain = (b.value - a.value) * (1 if direction in (True, None) else -1)
+        if direction is None:
+            verdict = "info"
+        elif gain < -tol - _EPS:
             verdict = "regression"
         elif gain > tol + _EPS:
             verdict = "changed" if two_sided else "improvement"

@@ -34,7 +34,8 @@ class MetricSpec(_Frozen):
     decimals: int = 2
     padded: bool = True
     """True prints fixed decimals (7.90); False rounds then prints the shortest form (69.4), as the seed card does."""
-    higher_is_better: bool = True
+    higher_is_better: bool | None = True
+    """None marks an informational metric (an output length): shown and compared, never a regression."""
 
     def format(self, value: float) -> str:
         return format_number(value, self.decimals, self.padded)
