@@ -47,7 +47,10 @@ class Completion:
 
 @dataclass(frozen=True)
 class ChoiceRequest:
-    """Score candidate continuations of an assistant turn: P(next token = choice | messages, assistant prefix)."""
+    """Score candidate continuations of an assistant turn: P(next token = choice | messages, assistant prefix).
+
+    Each choice is tokenized on its own, so write it as the model would emit it after the prefix (" A" vs "A").
+    """
 
     messages: tuple[Message, ...]
     choices: tuple[str, ...]
@@ -72,7 +75,12 @@ class ChoiceScorer(Protocol):
     def fingerprint(self) -> str: ...
 
     def choice_logprobs(self, requests: Sequence[ChoiceRequest]) -> list[dict[str, float]]:
-        """Log-probability of each choice's first token as the next token, renormalised over the choices."""
+        """Log-probability of each choice as the continuation, renormalised over the choices.
+
+        When the choices' first tokens are distinct (judge grades "1".."9", "A"/"B"), this is the next-token
+        log-probability of each choice's first token; when two choices share a first token ("1" and "10"), the whole
+        token sequence of each choice is scored so they stay distinguishable.
+        """
         ...
 
 
@@ -91,3 +99,4 @@ class BackendOptions:
     max_concurrency: int = 8
     use_cache: bool = True
     extra: dict[str, str] = field(default_factory=dict)
+    """Backend-specific knobs, e.g. openai "timeout", "max_retries", "retry_base"; vllm "tensor_parallel_size"."""

@@ -1,0 +1,426 @@
+"""transformers backend: batched, left-padded chat generation and choice scoring on CPU or GPU.
+
+Per-request sampling inside one batch. `model.generate` runs in greedy mode and `_RowSampler` (a logits processor)
+draws each sampled row's token itself, with that row's temperature and top-p, from that row's own random stream: a CPU
+`torch.Generator` seeded with the request's `SamplingParams.seed` gives one uniform number per generated token
+(inverse-CDF sampling in vocabulary order; drawn up front in fixed blocks and moved to the device once). The draws of
+a request therefore do not depend on which other requests share its batch, on their order or on the device; only
+floating-point rounding of the logits can differ between batch shapes, which moves a draw only when it lands within
+rounding error of a token boundary. Greedy rows (temperature 0) are plain argmax. `_RowStop` ends each row at its own
+`max_new_tokens` or stop string, so requests with different parameters batch together. (transformers' own sampling
+draws from one global stream for the whole batch, so it cannot give this.)
+
+Requests are sorted by (max_new_tokens, prompt length) before batching, so a batch pads little and stops together.
+torch and transformers are imported inside functions: `import harness` stays light.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import struct
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from harness.backends.base import BackendOptions, ChatRequest, ChoiceRequest, Completion, Message
+from harness.errors import UserError
+from harness.io import read_text
+
+FINGERPRINT_VERSION = 1
+_WEIGHT_PATTERNS = ("*.safetensors", "pytorch_model*.bin", "model*.bin")
+_DTYPES = ("auto", "float32", "bfloat16", "float16")
+_U_BLOCK = 64  # uniforms are drawn from a request's generator in blocks of this size
+
+
+def build(options: BackendOptions) -> HFBackend:
+    return HFBackend.load(options)
+
+
+class HFBackend:
+    """A causal LM + its tokenizer. Implements ChatBackend and ChoiceScorer.
+
+    The weights load on first use: the tokenizer, chat template and fingerprint are all a cached run needs, so a rerun
+    answered from the generation cache never pays for loading the model.
+    """
+
+    name = "hf"
+
+    def __init__(self, tokenizer: Any, load_model: Callable[[], Any], *, batch_size: int = 8, fingerprint: str) -> None:
+        self.tokenizer = tokenizer
+        self.batch_size = max(1, batch_size)
+        self._fingerprint = fingerprint
+        self._load_model = load_model
+        self._model: Any = None
+        self._eos_ids: list[int] = []
+
+    @classmethod
+    def load(cls, options: BackendOptions) -> HFBackend:
+        if not options.model:
+            raise UserError("the hf backend needs a model: pass --model PATH_OR_HUB_ID")
+        source = options.model
+        local = check_checkpoint(source)
+        import torch
+        import transformers
+
+        device = pick_device(options.device)
+        dtype = pick_dtype(options.dtype, device)
+        template = read_text(Path(options.chat_template), "chat template file") if options.chat_template else None
+        transformers.logging.set_verbosity_error()
+        try:
+            tokenizer = transformers.AutoTokenizer.from_pretrained(source)
+            revision = None if local else getattr(transformers.AutoConfig.from_pretrained(source), "_commit_hash", None)
+        except Exception as exc:  # any loader failure is a bad checkpoint from the user's point of view
+            raise UserError(f"{source}: cannot load its tokenizer ({_one_line(exc)}); check the checkpoint folder") from None
+        if template is not None:
+            tokenizer.chat_template = template
+        if not getattr(tokenizer, "chat_template", None):
+            raise UserError(f"{source} has no chat template; pass --chat-template FILE with a Jinja chat template "
+                            "(e.g. the one from the base model's tokenizer_config.json)")
+        tokenizer.padding_side = "left"
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token
+
+        def load_model() -> Any:
+            try:
+                model: Any = transformers.AutoModelForCausalLM.from_pretrained(source, dtype=dtype)
+            except Exception as exc:
+                raise UserError(f"{source}: cannot load the model ({_one_line(exc)}); check the checkpoint's "
+                                "weights") from None
+            return model.to(device).eval()
+
+        fp = _fingerprint(source, local, revision, tokenizer.chat_template, str(dtype), torch.device(device).type)
+        return cls(tokenizer, load_model, batch_size=options.batch_size, fingerprint=fp)
+
+    @property
+    def model(self) -> Any:
+        if self._model is None:
+            self._model = self._load_model()
+            self._eos_ids = _eos_ids(self._model, self.tokenizer)
+        return self._model
+
+    @property
+    def eos_ids(self) -> list[int]:
+        _ = self.model  # loads the model (and its generation config) on first use
+        return self._eos_ids
+
+    @property
+    def fingerprint(self) -> str:
+        return self._fingerprint
+
+    def generate(self, requests: Sequence[ChatRequest]) -> list[Completion]:
+        prompts = [self.encode_chat(r.messages) for r in requests]
+        order = sorted(range(len(requests)), key=lambda i: (requests[i].params.max_new_tokens, len(prompts[i])))
+        out: list[Completion | None] = [None] * len(requests)
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start : start + self.batch_size]
+            for i, completion in zip(idx, self._generate_batch([requests[i] for i in idx], [prompts[i] for i in idx]),
+                                     strict=True):
+                out[i] = completion
+        return [c for c in out if c is not None]
+
+    def choice_logprobs(self, requests: Sequence[ChoiceRequest]) -> list[dict[str, float]]:
+        """See ChoiceScorer: one forward pass per request when the choices' first tokens differ, else one per choice."""
+        items: list[tuple[int, list[int], list[tuple[str, list[int]]]]] = []  # (request, input ids, scored choices)
+        for n, r in enumerate(requests):
+            context = self.encode_chat(r.messages, r.assistant_prefix)
+            conts = {c: self.tokenizer.encode(c, add_special_tokens=False) for c in r.choices}
+            if not r.choices or any(not ids for ids in conts.values()):
+                raise ValueError(f"choice_logprobs needs non-empty choices, got {r.choices!r}")
+            if len({ids[0] for ids in conts.values()}) == len(conts):
+                items.append((n, context, [(c, ids[:1]) for c, ids in conts.items()]))
+            else:
+                items.extend((n, context + ids[:-1], [(c, ids)]) for c, ids in conts.items())
+        scores: list[dict[str, float]] = [{} for _ in requests]
+        items.sort(key=lambda it: len(it[1]))
+        for start in range(0, len(items), self.batch_size):
+            batch = items[start : start + self.batch_size]
+            logprobs = self._last_logprobs([ids for _, ids, _ in batch], max(len(ids) for _, _, s in batch for _, ids in s))
+            for row, (n, _, scored) in enumerate(batch):
+                for choice, ids in scored:
+                    steps = logprobs[row, -len(ids):]  # the positions that predict each of the choice's tokens
+                    scores[n][choice] = float(steps.gather(1, _tensor(ids, steps.device)[:, None]).sum())
+        return [_renormalise(s) for s in scores]
+
+    def encode_chat(self, messages: Sequence[Message], assistant_prefix: str = "") -> list[int]:
+        try:
+            text = self.tokenizer.apply_chat_template(list(messages), add_generation_prompt=True, tokenize=False)
+        except Exception as exc:  # jinja raises for conversations a template refuses (e.g. a system turn)
+            raise UserError(f"the chat template refused a conversation ({_one_line(exc)}); fix the messages or pass "
+                            "--chat-template FILE") from None
+        ids: list[int] = self.tokenizer(text + assistant_prefix, add_special_tokens=False)["input_ids"]
+        return ids
+
+    # ---- internals -------------------------------------------------------------------------------------------
+
+    def _generate_batch(self, requests: list[ChatRequest], prompts: list[list[int]]) -> list[Completion]:
+        import torch
+        from transformers import GenerationConfig, LogitsProcessorList, StoppingCriteriaList
+
+        params = [r.params for r in requests]
+        input_ids, attention_mask = self._left_pad(prompts)
+        prompt_len = input_ids.shape[1]
+        max_new = max(p.max_new_tokens for p in params)
+        want_logprobs = any(p.top_logprobs for p in params)
+        processors = LogitsProcessorList()
+        if any(p.temperature > 0 for p in params):
+            processors.append(_row_sampler(params, prompt_len, input_ids.device))
+        stopper = None
+        if any(p.stop for p in params) or len({p.max_new_tokens for p in params}) > 1:
+            stopper = _row_stop(self.tokenizer, prompt_len, params)
+        config = GenerationConfig(max_new_tokens=max_new, do_sample=False, num_beams=1, eos_token_id=self.eos_ids,
+                                  pad_token_id=self.tokenizer.pad_token_id, return_dict_in_generate=True,
+                                  output_logits=want_logprobs)
+        with torch.inference_mode():
+            out = self.model.generate(input_ids=input_ids, attention_mask=attention_mask, generation_config=config,
+                                      logits_processor=processors,
+                                      stopping_criteria=StoppingCriteriaList([stopper] if stopper else []))
+        generated = out.sequences[:, prompt_len:].tolist()
+        completions = []
+        for row, p in enumerate(params):
+            ids = generated[row][: p.max_new_tokens]
+            if stopper is not None and stopper.done_at[row] is not None:
+                ids = ids[: stopper.done_at[row]]
+            eos_at = next((k for k, t in enumerate(ids) if t in self.eos_ids), None)
+            if eos_at is not None:
+                ids = ids[:eos_at]
+            text = self.tokenizer.decode(ids, skip_special_tokens=True)
+            cut = min((text.index(s) for s in p.stop if s and s in text), default=None)
+            if cut is not None:
+                text = text[:cut]
+            hit_limit = eos_at is None and cut is None and len(ids) >= p.max_new_tokens
+            finish = "length" if hit_limit else "stop"
+            top = None
+            if p.top_logprobs:
+                top = [self._top_logprobs(out.logits[step][row], p.top_logprobs) for step in range(len(ids))]
+            completions.append(Completion(text=text, prompt_tokens=len(prompts[row]), completion_tokens=len(ids),
+                                          finish_reason=finish, top_logprobs=top))
+        return completions
+
+    def _left_pad(self, prompts: list[list[int]]) -> tuple[Any, Any]:
+        import torch
+
+        width = max(len(p) for p in prompts)
+        pad = self.tokenizer.pad_token_id
+        ids = [[pad] * (width - len(p)) + p for p in prompts]
+        mask = [[0] * (width - len(p)) + [1] * len(p) for p in prompts]
+        device = self.model.device
+        return torch.tensor(ids, device=device), torch.tensor(mask, device=device)
+
+    def _last_logprobs(self, sequences: list[list[int]], last: int) -> Any:
+        """Log-softmax of the logits at the last `last` positions of each (left-padded) sequence."""
+        import torch
+
+        input_ids, mask = self._left_pad(sequences)
+        position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
+        with torch.inference_mode():
+            logits = self.model(input_ids=input_ids, attention_mask=mask, position_ids=position_ids).logits
+        return torch.log_softmax(logits[:, -last:].float(), dim=-1)
+
+    def _top_logprobs(self, logits: Any, k: int) -> dict[str, float]:
+        import torch
+
+        values, ids = torch.log_softmax(logits.float(), dim=-1).topk(k)
+        return {self.tokenizer.decode([int(i)]): float(v) for v, i in zip(values, ids, strict=True)}
+
+
+def check_checkpoint(source: str) -> Path | None:
+    """Fail early, in one line, on a local checkpoint folder that cannot load; None for a hub id."""
+    path = Path(source).expanduser()
+    if not path.exists():
+        if _looks_like_hub_id(source):
+            return None
+        raise UserError(f"model path {source} does not exist; give a checkpoint folder or a hub id (org/name)")
+    if not path.is_dir():
+        raise UserError(f"{source} is a file; give the checkpoint folder that holds config.json and the weights")
+    if not (path / "config.json").is_file():
+        raise UserError(f"{source} has no config.json; give a transformers checkpoint folder (save_pretrained output)")
+    weights = [f for pattern in _WEIGHT_PATTERNS for f in sorted(path.glob(pattern))]
+    if not weights:
+        raise UserError(f"{source} holds no weights (*.safetensors or pytorch_model*.bin); point --model at a "
+                        "complete checkpoint")
+    for f in weights:
+        if f.suffix == ".safetensors":
+            problem = _safetensors_problem(f)
+            if problem:
+                raise UserError(f"{f}: corrupt safetensors file ({problem}); re-download or re-save the checkpoint")
+    return path
+
+
+def pick_device(device: str) -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"--device {device}: no CUDA GPU is visible (torch {torch.__version__}); use --device cpu")
+    try:
+        torch.device(device)
+    except RuntimeError:
+        raise UserError(f"--device {device}: not a torch device; use cpu, cuda, cuda:N or auto") from None
+    return device
+
+
+def pick_dtype(dtype: str, device: str) -> Any:
+    import torch
+
+    if dtype not in _DTYPES:
+        raise UserError(f"--dtype {dtype}: choose one of {', '.join(_DTYPES)}")
+    if dtype == "auto":
+        if device.startswith("cuda"):
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.float32  # bf16/fp16 matmuls are slow or unsupported on most CPUs
+    return getattr(torch, dtype)
+
+
+# ---- per-row sampling and stopping --------------------------------------------------------------------------------
+
+
+def _row_sampler(params: list[Any], prompt_len: int, device: Any) -> Any:
+    import torch
+    from transformers import LogitsProcessor
+
+    rows = [i for i, p in enumerate(params) if p.temperature > 0]
+    steps = max(p.max_new_tokens for p in params)
+    # Each sampled row's uniforms, drawn up front from its own seeded CPU generator in fixed-size blocks (so a longer
+    # max_new_tokens extends the same stream) and moved to the device once: no per-step host work or copies.
+    uniforms = torch.full((len(rows), steps), 0.5)
+    for k, i in enumerate(rows):
+        gen = torch.Generator(device="cpu").manual_seed(params[i].seed)
+        n = params[i].max_new_tokens
+        blocks = torch.cat([torch.rand(_U_BLOCK, generator=gen) for _ in range(-(-n // _U_BLOCK))])
+        uniforms[k, :n] = blocks[:n]
+    uniforms = uniforms.to(device)
+    temps = torch.tensor([params[i].temperature for i in rows], device=device)[:, None]
+    # top_p >= 1 keeps every token exactly (no float round-off trimming the tail)
+    top_p = torch.tensor([params[i].top_p if params[i].top_p < 1 else math.inf for i in rows], device=device)[:, None]
+    use_top_p = any(params[i].top_p < 1.0 for i in rows)
+    every_row = len(rows) == len(params)
+    row_idx = torch.tensor(rows, device=device)
+
+    class _RowSampler(LogitsProcessor):
+        def __call__(self, input_ids: Any, scores: Any) -> Any:
+            step = min(input_ids.shape[1] - prompt_len, steps - 1)
+            u = uniforms[:, step : step + 1]
+            probs = torch.softmax((scores if every_row else scores[row_idx]) / temps, dim=-1)
+            if use_top_p:  # nucleus: keep the smallest prefix of the sorted distribution whose mass reaches top_p
+                ranked, order = probs.sort(dim=-1, descending=True)
+                keep = torch.empty_like(probs).scatter_(1, order, ((ranked.cumsum(-1) - ranked) < top_p).to(probs.dtype))
+                probs = probs * keep
+            # Draw in vocabulary order, so a row's draw is the same whether or not other rows use top-p.
+            cdf = probs.cumsum(-1)
+            tokens = torch.searchsorted(cdf, u * cdf[:, -1:], right=True).clamp(max=probs.shape[-1] - 1)
+            if every_row:
+                return torch.full_like(scores, -math.inf).scatter_(1, tokens, 0.0)
+            out = scores.clone()
+            out[row_idx] = -math.inf
+            out[row_idx[:, None], tokens] = 0.0
+            return out
+
+    return _RowSampler()
+
+
+def _row_stop(tokenizer: Any, prompt_len: int, params: list[Any]) -> Any:
+    import torch
+    from transformers import StoppingCriteria
+
+    window = max((len(s) for p in params for s in p.stop), default=0) + 8  # tokens to decode: >= 1 char each, mostly
+
+    class _RowStop(StoppingCriteria):
+        def __init__(self) -> None:
+            self.done_at: list[int | None] = [None] * len(params)
+
+        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+            n = input_ids.shape[1] - prompt_len
+            tails = input_ids[:, -min(window, n):].tolist() if any(p.stop for p in params) else None
+            for row, p in enumerate(params):
+                if self.done_at[row] is not None:
+                    continue
+                hit = n >= p.max_new_tokens
+                if not hit and p.stop and tails is not None:
+                    tail = tokenizer.decode(tails[row], skip_special_tokens=True)
+                    hit = any(s and s in tail for s in p.stop)
+                if hit:
+                    self.done_at[row] = n
+            return torch.tensor([d is not None for d in self.done_at], device=input_ids.device)
+
+    return _RowStop()
+
+
+# ---- helpers ------------------------------------------------------------------------------------------------------
+
+
+def _eos_ids(model: Any, tokenizer: Any) -> list[int]:
+    ids: set[int] = set()
+    for source in (getattr(model, "generation_config", None), model.config):
+        value = getattr(source, "eos_token_id", None)
+        ids.update([value] if isinstance(value, int) else (value or []))
+    if tokenizer.eos_token_id is not None:
+        ids.add(tokenizer.eos_token_id)
+    return sorted(ids)
+
+
+def _fingerprint(source: str, local: Path | None, revision: str | None, template: str, dtype: str, device: str) -> str:
+    """Model content + everything that changes outputs. Local weights are identified by name, size and a hash of
+    their first and last MiB (hashing whole multi-GB files on every load would cost minutes); hub models by id and
+    commit."""
+    ident: dict[str, Any] = {"v": FINGERPRINT_VERSION, "template": template, "dtype": dtype, "device": device}
+    if local is not None:
+        files = sorted(f for f in local.iterdir() if f.is_file() and (f.suffix in {".json", ".safetensors", ".bin",
+                                                                                  ".model", ".txt"}))
+        ident["files"] = [(f.name, f.stat().st_size, _edges_sha256(f)) for f in files]
+    else:
+        ident["hub"] = (source, revision)
+    digest = hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:16]
+    return f"hf:{Path(source).name or source}:{digest}"
+
+
+def _edges_sha256(path: Path, span: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        h.update(f.read(span))
+        size = path.stat().st_size
+        if size > 2 * span:
+            f.seek(size - span)
+            h.update(f.read(span))
+    return h.hexdigest()
+
+
+def _safetensors_problem(path: Path) -> str | None:
+    """Check the header the way safetensors lays it out: u64 header size, JSON header, tensor data within the file."""
+    size = path.stat().st_size
+    try:
+        with path.open("rb") as f:
+            (n,) = struct.unpack("<Q", f.read(8))
+            if n > size - 8:
+                return f"header claims {n} bytes but the file has {size}"
+            header = json.loads(f.read(n))
+    except (struct.error, ValueError, UnicodeDecodeError) as exc:
+        return f"unreadable header: {exc.__class__.__name__}"
+    end = max((t["data_offsets"][1] for k, t in header.items() if k != "__metadata__"), default=0)
+    if 8 + n + end > size:
+        return f"truncated: tensors need {8 + n + end} bytes, the file has {size}"
+    return None
+
+
+def _looks_like_hub_id(source: str) -> bool:
+    parts = source.split("/")
+    return len(parts) <= 2 and all(parts) and not source.startswith((".", "~")) and "\\" not in source
+
+
+def _renormalise(scores: dict[str, float]) -> dict[str, float]:
+    top = max(scores.values())
+    norm = top + math.log(sum(math.exp(v - top) for v in scores.values()))
+    return {c: v - norm for c, v in scores.items()}
+
+
+def _tensor(ids: list[int], device: Any) -> Any:
+    import torch
+
+    return torch.tensor(ids, device=device)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{exc.__class__.__name__}: {text[:300]}"
