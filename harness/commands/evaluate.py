@@ -27,6 +27,8 @@ def add_backend_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--api-key-env", default="OPENAI_API_KEY", help="name of the env var holding the API key")
     g.add_argument("--max-concurrency", type=int, default=8, help="requests in flight (openai backend)")
     g.add_argument("--no-cache", action="store_true", help="bypass the generation cache")
+    g.add_argument("--backend-opt", action="append", default=[], metavar="KEY=VALUE",
+                   help="backend-specific option, e.g. timeout=60, max_retries=3 (openai), tensor_parallel_size=2 (vllm)")
 
 
 def backend_options(args: argparse.Namespace, model: str | None = None) -> BackendOptions:
@@ -41,6 +43,7 @@ def backend_options(args: argparse.Namespace, model: str | None = None) -> Backe
         api_key_env=args.api_key_env,
         max_concurrency=args.max_concurrency,
         use_cache=not args.no_cache,
+        extra=parse_pairs(args.backend_opt, "--backend-opt"),
     )
 
 

@@ -37,9 +37,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--stop", action="append", default=[], help="stop string (repeatable)")
     p.add_argument("--seed", type=int, default=0, help="per-sample seed (a line's own \"seed\" key overrides it)")
     add_backend_options(p)
-    p.add_argument("--backend-opt", action="append", default=[], metavar="KEY=VALUE",
-                   help="backend-specific option, e.g. timeout=60, max_retries=3 (openai), "
-                        "tensor_parallel_size=2 (vllm)")
     p.set_defaults(func=cmd_generate)
 
 
@@ -56,7 +53,7 @@ def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
                           stop=tuple(args.stop), seed=args.seed)
     requests = [ChatRequest(messages=messages, params=base if seed is None else replace(base, seed=seed))
                 for _, messages, seed in rows]
-    options = replace(backend_options(args, args.model), extra=_pairs(args.backend_opt))
+    options = backend_options(args, args.model)
     backend = load_backend(options, settings)
     completions = backend.generate(requests)
     lines, failed = [], 0
@@ -109,13 +106,3 @@ def _messages(row: Any, where: str) -> tuple[Message, ...]:
     if isinstance(row.get("prompt"), str):
         return ({"role": "user", "content": row["prompt"]},)
     raise UserError(f'{where}: needs a string "prompt" or a "messages" list; keys found: {", ".join(row) or "none"}')
-
-
-def _pairs(items: list[str]) -> dict[str, str]:
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise UserError(f"--backend-opt {item!r}: expected KEY=VALUE, e.g. timeout=60")
-        out[key.strip()] = value.strip()
-    return out
