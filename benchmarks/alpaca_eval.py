@@ -5,6 +5,9 @@ Paper: arXiv:2404.04475 (length-controlled AlpacaEval). Scoring through alpaca_e
 
 from harness.specs import DatasetRef, MetricSpec, SuiteSpec, register
 
+JUDGES = ("alpaca_eval/weighted_alpaca_eval_gpt4_turbo", "alpaca_eval/local-choice")
+"""(official, local) judge spec ids in harness.judges; `--judge` picks one."""
+
 SPEC = register(
     SuiteSpec(
         name="alpaca_eval",

@@ -5,6 +5,9 @@ Paper: arXiv:2406.11939. Score = Bradley-Terry win rate vs the baseline, with a 
 
 from harness.specs import DatasetRef, MetricSpec, SuiteSpec, register
 
+JUDGES = ("arena_hard/v0.1-gpt-4-1106-preview", "arena_hard/local-choice")
+"""(official, local) judge spec ids in harness.judges; `--judge` picks one."""
+
 SPEC = register(
     SuiteSpec(
         name="arena_hard",

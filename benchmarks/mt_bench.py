@@ -5,6 +5,9 @@ Paper: arXiv:2306.05685.
 
 from harness.specs import DatasetRef, MetricSpec, SuiteSpec, register
 
+JUDGES = ("mt_bench/gpt-4-single", "mt_bench/local-choice")
+"""(official, local) judge spec ids in harness.judges; `--judge` picks one."""
+
 SPEC = register(
     SuiteSpec(
         name="mt_bench",
