@@ -4,6 +4,7 @@ the project's heavy, pinned stack is installed once per the README, not re-resol
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import nox
 
@@ -13,10 +14,26 @@ nox.options.sessions = ["lint", "typecheck", "tests"]
 OFFLINE = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
 
 
+def _home() -> dict[str, str]:
+    """The cache home the tests share: data pulled and the embedded model prepared once, then reused."""
+    home = os.environ.get("SPPO_BENCH_HOME") or os.path.expanduser("~/.cache/sppo-bench")
+    return {**OFFLINE, "SPPO_BENCH_HOME": home, "SPPO_TEST_HOME": home}
+
+
+@nox.session
+def prepare(session: nox.Session) -> None:
+    """Offline data and the embedded default model (idempotent: seconds once done)."""
+    env = _home()
+    mirror = Path(__file__).resolve().parent.parent / "shared" / "data"
+    session.run("sppo-bench", "data", "pull", *(["--data-dir", str(mirror)] if mirror.is_dir() else []), env=env)
+    session.run("sppo-bench", "models", "prepare", env=env)
+
+
 @nox.session
 def tests(session: nox.Session) -> None:
+    prepare(session)
     workers = os.environ.get("SPPO_TEST_WORKERS", "2")
-    session.run("pytest", "-n", workers, "--dist", "loadfile", *session.posargs, env=OFFLINE)
+    session.run("pytest", "-n", workers, "--dist", "loadfile", *session.posargs, env=_home())
 
 
 @nox.session
@@ -32,4 +49,5 @@ def typecheck(session: nox.Session) -> None:
 @nox.session
 def perf(session: nox.Session) -> None:
     """Speed and memory benchmarks, printing ratios against baselines measured side by side."""
-    session.run("python", "-m", "tests.perf", *session.posargs, env=OFFLINE)
+    prepare(session)
+    session.run("python", "-m", "tests.perf", *session.posargs, env=_home())

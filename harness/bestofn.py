@@ -25,6 +25,14 @@ def variant_name(n: int) -> str:
     return f"best-of-{n}"
 
 
+def n_from_variant(variant: str | None) -> int | None:
+    """The N of a "best-of-N" variant label, else None."""
+    import re
+
+    m = re.fullmatch(r"best-of-(\d+)", variant or "")
+    return int(m.group(1)) if m else None
+
+
 @dataclass(frozen=True)
 class BestOfN:
     completion: Completion

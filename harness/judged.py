@@ -382,7 +382,10 @@ def redact(obj: Any, env_names: Sequence[str] = ("OPENAI_API_KEY",)) -> Any:
 
 
 def _variant(model: ModelRef, ctx: RunContext) -> tuple[str | None, int | None]:
-    n = ctx.options.get("best_of_n")
+    """Best-of-n comes from ctx.options["best_of_n"] or from a "best-of-N" variant on the model reference."""
+    from harness.bestofn import n_from_variant
+
+    n = ctx.options.get("best_of_n") or n_from_variant(model.variant)
     if n:
         from harness.bestofn import variant_name
 

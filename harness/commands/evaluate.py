@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
 from harness.backends.base import BackendOptions
-from harness.catalog import parse_suite_list
+from harness.bestofn import variant_name
+from harness.catalog import get_suite, parse_suite_list
 from harness.errors import UserError
 from harness.executors import EXECUTORS, Outcome, make_executor, plan, run_matrix
 from harness.runners import ModelRef, RunContext, runner_for
@@ -55,11 +57,43 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--label", action="append", default=[], help="card row label per checkpoint, in order")
     p.add_argument("--limit", type=int, help="evaluate at most N items per task (smoke runs; records marked partial)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--judge", help="judge spec for judged suites (default: official when a key is set, else local)")
+    add_judge_options(p)
     p.add_argument("--force", action="store_true", help="rerun suites that already have a complete record")
     add_backend_options(p)
     add_executor_options(p)
     p.set_defaults(func=cmd_eval)
+
+
+def add_judge_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("judged suites (AlpacaEval, Arena-Hard, MT-Bench)")
+    g.add_argument("--judge", help="official, local, or a judge id (default: official when its API key is set, else local)")
+    g.add_argument("--judge-backend", help="backend of the judge model: openai (official judges) or hf (local judges)")
+    g.add_argument("--judge-model", help="judge model: an API model name, or a local checkpoint for a local judge")
+    g.add_argument("--judge-base-url", help="OpenAI-compatible endpoint of the judge")
+    g.add_argument("--judge-api-key-env", help="name of the env var holding the judge's API key (default OPENAI_API_KEY)")
+    g.add_argument("--judge-concurrency", type=int, help="judge requests in flight")
+    g.add_argument("--max-new-tokens", type=int, help="cap every answer's length (default: each suite's upstream cap)")
+    g.add_argument("--best-of-n", type=int, help="also evaluate best-of-N decoding as its own row, chosen by the judge")
+
+
+def judge_context(args: argparse.Namespace) -> tuple[BackendOptions | None, dict[str, int]]:
+    """The judge backend (None = the suite's default) and the judged-suite options from the command line."""
+    options: dict[str, int] = {}
+    for flag in ("max_new_tokens", "best_of_n"):
+        value = getattr(args, flag, None)
+        if value is not None and value < 1:
+            raise UserError(f"--{flag.replace('_', '-')} {value}: must be at least 1")
+    if args.max_new_tokens is not None:
+        options["max_new_tokens"] = args.max_new_tokens
+    given = [args.judge_backend, args.judge_model, args.judge_base_url, args.judge_api_key_env, args.judge_concurrency]
+    if all(v is None for v in given):
+        return None, options
+    backend = args.judge_backend or ("openai" if args.judge_base_url or args.judge_api_key_env else "hf")
+    judge = BackendOptions(model=args.judge_model, backend=backend, device=args.device, dtype=args.dtype,
+                           batch_size=args.batch_size, base_url=args.judge_base_url,
+                           api_key_env=args.judge_api_key_env or "OPENAI_API_KEY",
+                           max_concurrency=args.judge_concurrency or 8, use_cache=not args.no_cache)
+    return judge, options
 
 
 def add_executor_options(p: argparse.ArgumentParser) -> None:
@@ -85,7 +119,8 @@ def parse_pairs(items: list[str], flag: str) -> dict[str, str]:
 
 
 def run_units(args: argparse.Namespace, models: list[ModelRef], suite_names: list[str], ctx: RunContext) -> list[Outcome]:
-    """Plan the (checkpoint x suite) matrix, run it on the chosen executor, print one line per unit."""
+    """Plan the (checkpoint x suite) matrix, plus best-of-N rows of the judged suites when asked, run it on the
+    chosen executor, print one line per unit."""
     shards = {k: _positive(v, f"--shards {k}") for k, v in parse_pairs(args.shards, "--shards").items()}
     for name in shards:
         if name not in suite_names:
@@ -94,7 +129,12 @@ def run_units(args: argparse.Namespace, models: list[ModelRef], suite_names: lis
         raise UserError(f"--workers {args.workers}: must be at least 1")
     executor = make_executor(args.executor, ctx.run.root, workers=args.workers, ray_address=args.ray_address,
                              slurm=parse_pairs(args.slurm, "--slurm"))
-    outcomes = run_matrix(plan(models, suite_names, shards), ctx, executor, retries=args.retries, force=args.force)
+    units = plan(models, suite_names, shards)
+    judged = [n for n in suite_names if get_suite(n).engine == "judge"]
+    if getattr(args, "best_of_n", None) and judged:
+        variants = [dataclasses.replace(m, variant=variant_name(args.best_of_n)) for m in models]
+        units += plan(variants, judged, shards)
+    outcomes = run_matrix(units, ctx, executor, retries=args.retries, force=args.force)
     for o in outcomes:
         if o.unit.num_shards > 1 and not o.unit.is_merge:
             continue
@@ -130,7 +170,8 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
         runner_for(s)  # fail before any work when an engine is missing
     labels = args.label or args.checkpoints
     models = [ModelRef(checkpoint=c, label=label) for c, label in zip(args.checkpoints, labels, strict=True)]
+    judge_backend, options = judge_context(args)
     ctx = RunContext(settings=settings, run=RunDir(Path(args.out)), backend=backend_options(args), limit=args.limit,
-                     seed=args.seed, judge=args.judge)
+                     seed=args.seed, judge=args.judge, judge_backend=judge_backend, options=dict(options))
     outcomes = run_units(args, models, [s.name for s in specs], ctx)
     return 1 if any(o.status == "failed" for o in outcomes) else 0
