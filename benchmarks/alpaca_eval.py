@@ -19,7 +19,8 @@ SPEC = register(
         metrics=(
             MetricSpec(key="lc_win_rate", label="length-controlled win rate", column="LC. Win Rate"),
             MetricSpec(key="win_rate", label="win rate", column="Win Rate"),
-            MetricSpec(key="avg_length", label="average output length (characters)", column="Avg. Length", decimals=0),
+            MetricSpec(key="avg_length", label="average output length (characters)", column="Avg. Length", decimals=0,
+                       higher_is_better=None),
         ),
         headline="lc_win_rate",
         normalization="win rate = mean(preference - 1) x 100; LC from alpaca_eval's length-controlled GLM",

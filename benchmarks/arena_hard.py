@@ -18,7 +18,8 @@ SPEC = register(
         num_fewshot=0,
         metrics=(
             MetricSpec(key="score", label="win rate vs gpt-4-0314 (Bradley-Terry)", column="Score", decimals=1, padded=False),
-            MetricSpec(key="avg_tokens", label="average answer tokens", column="average \\# Tokens", decimals=0),
+            MetricSpec(key="avg_tokens", label="average answer tokens", column="average \\# Tokens", decimals=0,
+                       higher_is_better=None),
         ),
         headline="score",
         normalization="Bradley-Terry (logistic regression, Elo scale 400) win rate vs baseline x 100; CI from 100 bootstraps",

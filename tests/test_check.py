@@ -33,7 +33,7 @@ def run_from_reference(root: Path, lower: tuple[str, str, float] | None = None) 
 def test_identical_run_passes(cli, tmp_path):
     code, out, err = cli("check", "--reference", REFERENCE, "--results", run_from_reference(tmp_path / "run"))
     assert (code, err) == (0, "")
-    assert "OK: 57 metrics: 57 pass" in out and "REGRESSION" not in out
+    assert "OK: 57 metrics: 50 pass, 7 info" in out and "REGRESSION" not in out
 
 
 def test_one_metric_lowered_below_tolerance_fails(cli, tmp_path):
@@ -161,3 +161,17 @@ def test_check_bad_input_exits_2_and_writes_nothing(cli, tmp_path, case):
     code, out, err = cli("check", *args)
     assert code == 2 and out == "" and err.count("\n") == 1 and err.startswith("sppo-bench: error: ")
     assert sorted(p.name for p in tmp_path.iterdir()) == before and blocker.read_text() == "x"
+
+
+def test_output_lengths_are_informational_never_regressions(tmp_path, cli):
+    from harness.records import Metric, Provenance, ResultRecord
+    from harness.store import RunDir
+
+    def rec(root, length):
+        RunDir(root).write(ResultRecord(model="m", suite="alpaca_eval", provenance=Provenance(source="test"),
+                                        metrics={"win_rate": Metric(value=20.0), "avg_length": Metric(value=length)}))
+
+    rec(tmp_path / "ref", 2000.0)
+    rec(tmp_path / "res", 900.0)
+    code, out, _ = cli("check", "--reference", tmp_path / "ref", "--results", tmp_path / "res")
+    assert code == 0 and "| avg_length |" in out and "info" in out
