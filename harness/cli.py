@@ -23,7 +23,8 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     from harness.commands import COMMAND_MODULES
 
-    parser = _Parser(prog="sppo-bench", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = _Parser(prog="sppo-bench", description="Train SPPO iterations, evaluate every checkpoint on the standard "
+                     "suites, render model cards, and fail CI when a score drops below a reported one.")
     parser.add_argument("--version", action="version", version=f"sppo-bench {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for module in COMMAND_MODULES:
