@@ -3,6 +3,7 @@
 AI2 Reasoning Challenge, challenge set, 25-shot. Paper: arXiv:1803.05457.
 """
 
+from harness.scoring.leaderboard import LeaderboardRule
 from harness.specs import DatasetRef, MetricSpec, SuiteSpec, register
 
 SPEC = register(
@@ -21,3 +22,5 @@ SPEC = register(
         paper='arXiv:1803.05457',
     )
 )
+
+LEADERBOARD = LeaderboardRule(metric="acc_norm")

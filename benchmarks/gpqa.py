@@ -3,6 +3,7 @@
 Graduate-level Google-proof Q&A (main, diamond, extended), 0-shot. Paper: arXiv:2311.12022.
 """
 
+from harness.scoring.leaderboard import LeaderboardRule
 from harness.specs import DatasetRef, MetricSpec, ModelIndexSpec, SuiteSpec, register
 
 SPEC = register(
@@ -14,7 +15,10 @@ SPEC = register(
         lm_eval_task='leaderboard_gpqa',
         dataset=DatasetRef(id='Idavidrein/gpqa', revision=None, split='train'),
         num_fewshot=0,
-        metrics=(MetricSpec(key='acc_norm', label='acc_norm', column='GPQA (0-shot)'),),
+        metrics=(
+            MetricSpec(key='acc_norm', label='acc_norm', column='GPQA (0-shot)'),
+            MetricSpec(key='acc_norm_raw', label='lm-eval acc_norm x100 before normalization', column=None),
+        ),
         headline='acc_norm',
         normalization='norm(acc_norm, 1/4) on the group',
         model_index=ModelIndexSpec(dataset_type='Idavidrein/gpqa', metric_type='acc_norm', metric_name='acc_norm'),
@@ -22,3 +26,5 @@ SPEC = register(
         paper='arXiv:2311.12022',
     )
 )
+
+LEADERBOARD = LeaderboardRule(metric="acc_norm", kind="group", lower_bound=0.25)

@@ -3,6 +3,7 @@
 Grade-school math word problems, 5-shot. Paper: arXiv:2110.14168.
 """
 
+from harness.scoring.leaderboard import LeaderboardRule
 from harness.specs import DatasetRef, MetricSpec, SuiteSpec, register
 
 SPEC = register(
@@ -21,3 +22,5 @@ SPEC = register(
         paper='arXiv:2110.14168',
     )
 )
+
+LEADERBOARD = LeaderboardRule(metric="exact_match", filter="strict-match")

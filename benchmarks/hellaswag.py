@@ -3,6 +3,7 @@
 HellaSwag commonsense completion, 10-shot. Paper: arXiv:1905.07830.
 """
 
+from harness.scoring.leaderboard import LeaderboardRule
 from harness.specs import DatasetRef, MetricSpec, SuiteSpec, register
 
 SPEC = register(
@@ -21,3 +22,5 @@ SPEC = register(
         paper='arXiv:1905.07830',
     )
 )
+
+LEADERBOARD = LeaderboardRule(metric="acc_norm")

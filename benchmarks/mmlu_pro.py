@@ -3,6 +3,7 @@
 MMLU-Pro: 10-choice professional-level multiple choice, 5-shot. Paper: arXiv:2406.01574.
 """
 
+from harness.scoring.leaderboard import LeaderboardRule
 from harness.specs import DatasetRef, MetricSpec, ModelIndexSpec, SuiteSpec, register
 
 SPEC = register(
@@ -14,7 +15,10 @@ SPEC = register(
         lm_eval_task='leaderboard_mmlu_pro',
         dataset=DatasetRef(id='TIGER-Lab/MMLU-Pro', revision=None, split='test'),
         num_fewshot=5,
-        metrics=(MetricSpec(key='acc', label='accuracy', column='MMLU-PRO (5-shot)'),),
+        metrics=(
+            MetricSpec(key='acc', label='accuracy', column='MMLU-PRO (5-shot)'),
+            MetricSpec(key='acc_raw', label='lm-eval acc x100 before normalization', column=None),
+        ),
         headline='acc',
         normalization='norm(acc, 1/10)',
         model_index=ModelIndexSpec(dataset_type='TIGER-Lab/MMLU-Pro', metric_type='acc', metric_name='accuracy', dataset_config='main', dataset_split='test'),
@@ -22,3 +26,5 @@ SPEC = register(
         paper='arXiv:2406.01574',
     )
 )
+
+LEADERBOARD = LeaderboardRule(metric="acc", kind="group", lower_bound=0.1)

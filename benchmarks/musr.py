@@ -3,6 +3,7 @@
 Multistep soft reasoning: murder mysteries, object placements, team allocation. Paper: arXiv:2310.16049.
 """
 
+from harness.scoring.leaderboard import LeaderboardRule
 from harness.specs import DatasetRef, MetricSpec, ModelIndexSpec, SuiteSpec, register
 
 SPEC = register(
@@ -14,7 +15,10 @@ SPEC = register(
         lm_eval_task='leaderboard_musr',
         dataset=DatasetRef(id='TAUR-Lab/MuSR', revision=None, split=None),
         num_fewshot=0,
-        metrics=(MetricSpec(key='acc_norm', label='acc_norm', column='MuSR (0-shot)'),),
+        metrics=(
+            MetricSpec(key='acc_norm', label='acc_norm', column='MuSR (0-shot)'),
+            MetricSpec(key='acc_norm_raw', label='lm-eval acc_norm x100 before normalization', column=None),
+        ),
         headline='acc_norm',
         normalization='per-subtask norm(acc_norm, 1/num_choices), plain mean over 3 subtasks',
         model_index=ModelIndexSpec(dataset_type='TAUR-Lab/MuSR', metric_type='acc_norm', metric_name='acc_norm'),
@@ -22,3 +26,12 @@ SPEC = register(
         paper='arXiv:2310.16049',
     )
 )
+
+# Answer choices of each MuSR subset (the leaderboard's per-subtask lo = 1/choices).
+SUBTASK_CHOICES = {
+    "leaderboard_musr_murder_mysteries": 2,
+    "leaderboard_musr_object_placements": 5,
+    "leaderboard_musr_team_allocation": 3,
+}
+
+LEADERBOARD = LeaderboardRule(metric="acc_norm", kind="subtasks", subtask_choices=SUBTASK_CHOICES)

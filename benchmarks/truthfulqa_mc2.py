@@ -3,6 +3,7 @@
 TruthfulQA multiple choice (mc2), 0-shot. Paper: arXiv:2109.07958.
 """
 
+from harness.scoring.leaderboard import LeaderboardRule
 from harness.specs import DatasetRef, MetricSpec, SuiteSpec, register
 
 SPEC = register(
@@ -21,3 +22,6 @@ SPEC = register(
         paper='arXiv:2109.07958',
     )
 )
+
+# lm-eval 0.4 reports mc2 under the name `acc`.
+LEADERBOARD = LeaderboardRule(metric="acc")

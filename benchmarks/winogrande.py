@@ -3,6 +3,7 @@
 WinoGrande (xl), 5-shot. Paper: arXiv:1907.10641.
 """
 
+from harness.scoring.leaderboard import LeaderboardRule
 from harness.specs import DatasetRef, MetricSpec, SuiteSpec, register
 
 SPEC = register(
@@ -21,3 +22,5 @@ SPEC = register(
         paper='arXiv:1907.10641',
     )
 )
+
+LEADERBOARD = LeaderboardRule(metric="acc")
