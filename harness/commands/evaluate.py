@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 from harness.backends.base import BackendOptions
 from harness.bestofn import variant_name
@@ -51,12 +52,14 @@ def backend_options(args: argparse.Namespace, model: str | None = None) -> Backe
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="evaluate checkpoints (local folders or hub ids) on suites")
-    p.add_argument("checkpoints", nargs="+", metavar="CHECKPOINT")
+    p.add_argument("checkpoints", nargs="*", metavar="CHECKPOINT",
+                   help="local folders or hub ids (default: the embedded SmolLM2-135M-Instruct)")
     p.add_argument("--suites", help=f"comma-separated suite names (default: {','.join(DEFAULT_SUITES)})")
     p.add_argument("--out", required=True, help="run directory to write records into (resumes if it exists)")
     p.add_argument("--label", action="append", default=[], help="card row label per checkpoint, in order")
     p.add_argument("--limit", type=int, help="evaluate at most N items per task (smoke runs; records marked partial)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data-dir", help="a local mirror of suite data (layout <suite>/...), tried before the cache home")
     add_judge_options(p)
     p.add_argument("--force", action="store_true", help="rerun suites that already have a complete record")
     add_backend_options(p)
@@ -76,9 +79,9 @@ def add_judge_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--best-of-n", type=int, help="also evaluate best-of-N decoding as its own row, chosen by the judge")
 
 
-def judge_context(args: argparse.Namespace) -> tuple[BackendOptions | None, dict[str, int]]:
+def judge_context(args: argparse.Namespace) -> tuple[BackendOptions | None, dict[str, Any]]:
     """The judge backend (None = the suite's default) and the judged-suite options from the command line."""
-    options: dict[str, int] = {}
+    options: dict[str, Any] = {}
     for flag in ("max_new_tokens", "best_of_n"):
         value = getattr(args, flag, None)
         if value is not None and value < 1:
@@ -164,13 +167,20 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     if args.limit is not None and args.limit < 1:
         raise UserError(f"--limit {args.limit}: must be a positive number of items")
     specs = parse_suite_list(args.suites, DEFAULT_SUITES)
-    if args.label and len(args.label) != len(args.checkpoints):
-        raise UserError(f"{len(args.label)} --label for {len(args.checkpoints)} checkpoints; give one label per checkpoint")
     for s in specs:
         runner_for(s)  # fail before any work when an engine is missing
+    if not args.checkpoints:
+        from harness.models import DEFAULT_NAME, resolve_model
+
+        args.checkpoints = [resolve_model(settings, None)]
+        args.label = args.label or [DEFAULT_NAME]
+    if args.label and len(args.label) != len(args.checkpoints):
+        raise UserError(f"{len(args.label)} --label for {len(args.checkpoints)} checkpoints; give one label per checkpoint")
     labels = args.label or args.checkpoints
     models = [ModelRef(checkpoint=c, label=label) for c, label in zip(args.checkpoints, labels, strict=True)]
     judge_backend, options = judge_context(args)
+    if args.data_dir:
+        options["data_dir"] = args.data_dir
     ctx = RunContext(settings=settings, run=RunDir(Path(args.out)), backend=backend_options(args), limit=args.limit,
                      seed=args.seed, judge=args.judge, judge_backend=judge_backend, options=dict(options))
     outcomes = run_units(args, models, [s.name for s in specs], ctx)
