@@ -1,0 +1,105 @@
+"""Step 5: each iteration saved as a loadable checkpoint, atomically.
+
+A checkpoint folder holds safetensors weights, the tokenizer with its chat template, and `sppo_checkpoint.json`
+(the run config, the iteration, the parent checkpoint, the dataset and prompts it was trained on, package versions).
+It is written into a hidden sibling folder and renamed into place only when complete, so a crash or a full disk
+leaves the previous checkpoint (and any older one at the same path) intact.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from harness.errors import UserError
+from harness.io import atomic_write_text, ensure_dir
+
+META_FILE = "sppo_checkpoint.json"
+
+
+def save_checkpoint(model: Any, tokenizer: Any, dest: Path, meta: dict[str, Any]) -> Path:
+    """Write model + tokenizer + metadata to `dest` atomically; returns `dest`. Adds `weights_sha256` to the meta."""
+    dest = Path(dest)
+    ensure_dir(dest.parent)
+    tmp = dest.parent / f".{dest.name}.partial"
+    old = dest.parent / f".{dest.name}.old"
+    for leftover in (tmp, old):
+        shutil.rmtree(leftover, ignore_errors=True)
+    try:
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        if not getattr(tokenizer, "chat_template", None):
+            raise UserError(f"{dest}: the tokenizer has no chat template to save; set model.chat_template in the config")
+        full = {**meta, "weights_sha256": weights_digest(tmp)}
+        atomic_write_text(tmp / META_FILE, json.dumps(full, indent=2, sort_keys=True, default=str) + "\n")
+        _fsync_tree(tmp)
+        if dest.exists():
+            os.replace(dest, old)
+        try:
+            os.replace(tmp, dest)
+        except BaseException:
+            if old.exists() and not dest.exists():
+                os.replace(old, dest)
+            raise
+        shutil.rmtree(old, ignore_errors=True)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise UserError(f"out of disk space while saving {dest}; nothing was replaced (earlier checkpoints are "
+                            "intact): free space and rerun the same command to resume") from None
+        raise UserError(f"cannot save checkpoint {dest} ({exc.__class__.__name__}: {exc}); earlier checkpoints "
+                        "are intact: fix the cause and rerun to resume") from None
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return dest
+
+
+def read_meta(checkpoint: Path) -> dict[str, Any] | None:
+    path = Path(checkpoint) / META_FILE
+    if not path.exists():
+        return None
+    try:
+        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+    return data
+
+
+def weights_digest(folder: Path) -> str:
+    """sha256 over the safetensors files (names and bytes), in name order."""
+    h = hashlib.sha256()
+    files = sorted(Path(folder).glob("*.safetensors"))
+    if not files:
+        raise UserError(f"{folder}: no safetensors weights were written; check the model and free disk space")
+    for f in files:
+        h.update(f.name.encode())
+        with f.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    return h.hexdigest()
+
+
+def model_fingerprint(checkpoint: str) -> str:
+    """A content id for a policy: our checkpoints' weights hash, a local folder's file names + sizes, or a hub id."""
+    path = Path(checkpoint)
+    meta = read_meta(path) if path.is_dir() else None
+    if meta and meta.get("weights_sha256"):
+        return str(meta["weights_sha256"])
+    if path.is_dir():
+        listing = sorted((p.name, p.stat().st_size) for p in path.iterdir() if p.is_file())
+        return hashlib.sha256(json.dumps([str(path.resolve()), listing]).encode()).hexdigest()
+    return f"hub:{checkpoint}"
+
+
+def _fsync_tree(folder: Path) -> None:
+    for f in folder.iterdir():
+        if f.is_file():
+            with contextlib.suppress(OSError), open(f, "rb") as fh:
+                os.fsync(fh.fileno())

@@ -1,0 +1,192 @@
+"""Step 2: a preference model scores the K responses of each prompt. Three kinds behind one protocol.
+
+Every kind returns one score per response such that `P(i > j) = sigma(s_i - s_j)` (probs.py):
+- `LocalJudge` (the offline default): a local LLM asked "A or B?" in both orders through a `ChoiceScorer`;
+  `L[i][j] = log P("A") - log P("B")` with y_i shown as A, reduced like PairRM: `s_i = mean_j (L[i][j] - L[j][i])`.
+- `PairRM`: llm-blender's PairRM (optional extra, hub weights), called as the official `scripts/rank.py` calls it.
+- `RewardModel`: any sequence-classification reward model; pointwise rewards are Bradley-Terry scores as they are.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from harness.backends.base import BackendOptions, ChoiceRequest, ChoiceScorer
+from harness.errors import UserError
+from harness.io import atomic_write_text, read_text
+from harness.settings import Settings
+from harness.sppo.config import RankerConfig
+from harness.sppo.probs import scores_from_pairwise_logits
+from harness.sppo.sample import SampledPrompt, load_chat_backend
+
+JUDGE_PROMPT = (
+    "Which response follows the instruction better? Judge helpfulness, correctness and clarity; ignore the order "
+    "in which they are shown.\n\n[Instruction]\n{instruction}\n\n[Response A]\n{a}\n\n[Response B]\n{b}\n\n"
+    "Answer with one letter: A or B."
+)
+
+
+@dataclass(frozen=True)
+class Ranked:
+    prompt_id: str
+    scores: list[float]
+    logits: list[list[float]] | None = None
+    """The all-pairs logit matrix for pairwise kinds that expose it (the local judge)."""
+
+
+class PreferenceModel(Protocol):
+    @property
+    def fingerprint(self) -> str: ...
+
+    def rank(self, rows: Sequence[SampledPrompt], progress: Callable[[int], None] | None = None) -> list[Ranked]: ...
+
+
+def build_ranker(cfg: RankerConfig, base_model: str, settings: Settings, chat_template: str | None) -> PreferenceModel:
+    if cfg.kind == "judge":
+        model = cfg.model or base_model
+        scorer = load_chat_backend(BackendOptions(model=model, backend="hf", batch_size=cfg.batch_size,
+                                                  chat_template=chat_template if model == base_model else None,
+                                                  use_cache=False), settings)
+        if not isinstance(scorer, ChoiceScorer):
+            raise UserError(f"the judge backend for {model} cannot score choices; use an hf model as ranker.model")
+        return LocalJudge(scorer, batch_size=cfg.batch_size)
+    if cfg.kind == "pairrm":
+        return PairRM(cfg.model or "llm-blender/PairRM", batch_size=cfg.batch_size, template_model=base_model)
+    if not cfg.model:
+        raise UserError("ranker.kind = 'reward-model' needs ranker.model (a sequence-classification reward model)")
+    return RewardModel(cfg.model, batch_size=cfg.batch_size)
+
+
+class LocalJudge:
+    def __init__(self, scorer: ChoiceScorer, batch_size: int = 8) -> None:
+        self.scorer = scorer
+        self.batch_size = batch_size
+
+    @property
+    def fingerprint(self) -> str:
+        return f"judge:{self.scorer.fingerprint}"
+
+    def rank(self, rows: Sequence[SampledPrompt], progress: Callable[[int], None] | None = None) -> list[Ranked]:
+        out = []
+        per_call = max(1, 4 * self.batch_size // 6)  # several prompts per scorer call, so its batches stay full
+        for start in range(0, len(rows), per_call):
+            chunk = rows[start : start + per_call]
+            pairs = [list(itertools.permutations(range(len(r.responses)), 2)) for r in chunk]  # both orders
+            requests = [
+                ChoiceRequest(
+                    messages=({"role": "user", "content": JUDGE_PROMPT.format(
+                        instruction=row.prompt, a=row.responses[i], b=row.responses[j])},),
+                    choices=("A", "B"),
+                )
+                for row, row_pairs in zip(chunk, pairs, strict=True)
+                for i, j in row_pairs
+            ]
+            answers = iter(self.scorer.choice_logprobs(requests))
+            for row, row_pairs in zip(chunk, pairs, strict=True):
+                k = len(row.responses)
+                logits = [[0.0] * k for _ in range(k)]
+                for i, j in row_pairs:
+                    lp = next(answers)
+                    logits[i][j] = lp["A"] - lp["B"]
+                out.append(Ranked(row.prompt_id, scores_from_pairwise_logits(logits), logits))
+            if progress:
+                progress(len(chunk))
+        return out
+
+
+class PairRM:
+    """llm-blender's PairRM, imported only when used (`pip install llm-blender`; weights from the hub).
+
+    As the official `scripts/rank.py`, PairRM sees each prompt rendered by the policy's chat template up to the
+    assistant turn (`apply_template`), and `Blender.rank(..., return_scores=True)` gives the per-response scores."""
+
+    def __init__(self, model: str, batch_size: int = 1, template_model: str | None = None) -> None:
+        self.model = model
+        self.batch_size = batch_size
+        self.template_model = template_model
+
+    @property
+    def fingerprint(self) -> str:
+        return f"pairrm:{self.model}"
+
+    def rank(self, rows: Sequence[SampledPrompt], progress: Callable[[int], None] | None = None) -> list[Ranked]:
+        try:
+            import llm_blender  # type: ignore[import-not-found]
+        except ModuleNotFoundError:
+            raise UserError("ranker.kind = 'pairrm' needs llm-blender (pip install llm-blender, or "
+                            "git+https://github.com/yuchenlin/LLM-Blender.git) and the hub; or use ranker.kind = 'judge'"
+                            ) from None
+        prompts = [r.prompt for r in rows]
+        if self.template_model:
+            from transformers import AutoTokenizer
+
+            tok = AutoTokenizer.from_pretrained(self.template_model)
+            prompts = [str(tok.apply_chat_template([{"role": "user", "content": p},
+                                                    {"role": "assistant", "content": "None"}],
+                                                   tokenize=False)).split("None")[0] for p in prompts]
+        blender = llm_blender.Blender()
+        blender.loadranker(self.model)
+        scores = blender.rank(prompts, [list(r.responses) for r in rows], return_scores=True,
+                              batch_size=self.batch_size)
+        if progress:
+            progress(len(rows))
+        return [Ranked(r.prompt_id, [float(x) for x in s]) for r, s in zip(rows, scores, strict=True)]
+
+
+class RewardModel:
+    """A sequence-classification reward model: one scalar per (prompt, response), used as a Bradley-Terry score."""
+
+    def __init__(self, model: str, batch_size: int = 8) -> None:
+        self.model_id = model
+        self.batch_size = batch_size
+        self._loaded: tuple[Any, Any] | None = None
+
+    @property
+    def fingerprint(self) -> str:
+        return f"reward-model:{self.model_id}"
+
+    def rank(self, rows: Sequence[SampledPrompt], progress: Callable[[int], None] | None = None) -> list[Ranked]:
+        import torch
+
+        tok, model = self._load()
+        out = []
+        for row in rows:
+            texts = [tok.apply_chat_template([{"role": "user", "content": row.prompt},
+                                              {"role": "assistant", "content": resp}], tokenize=False)
+                     for resp in row.responses]
+            scores: list[float] = []
+            for start in range(0, len(texts), self.batch_size):
+                enc = tok(texts[start : start + self.batch_size], return_tensors="pt", padding=True,
+                          add_special_tokens=False)
+                with torch.no_grad():
+                    scores += [float(x) for x in model(**enc).logits[:, 0]]
+            out.append(Ranked(row.prompt_id, scores))
+            if progress:
+                progress(1)
+        return out
+
+    def _load(self) -> tuple[Any, Any]:
+        if self._loaded is None:
+            from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+            tok = AutoTokenizer.from_pretrained(self.model_id)
+            if tok.pad_token is None:
+                tok.pad_token = tok.eos_token
+            model = AutoModelForSequenceClassification.from_pretrained(self.model_id).eval()
+            self._loaded = (tok, model)
+        return self._loaded
+
+
+def write_ranked(path: Path, rows: Sequence[Ranked]) -> Path:
+    lines = [json.dumps({"prompt_id": r.prompt_id, "scores": r.scores, "logits": r.logits}) + "\n" for r in rows]
+    return atomic_write_text(path, "".join(lines))
+
+
+def read_ranked(path: Path) -> list[Ranked]:
+    # NaN/Infinity are valid in Python's JSON: a broken reward model's scores survive the file and are caught later.
+    return [Ranked(**json.loads(line)) for line in read_text(path, "scores file").splitlines() if line]

@@ -1,0 +1,131 @@
+"""Step 4: one SPPO iteration's training, delegated to TRL's DPOTrainer with the shifted-reference trick (loss.py).
+
+`SPPOTrainer` is `DPOTrainer(loss_type="sppo_hard", loss_weights=[0.5], precompute_ref_log_probs=True)` plus two small
+overrides: after TRL computes the reference log-probs (once per iteration, with the policy the iteration starts from)
+they are shifted by the official probabilities, and prompts are cut to `max_prompt_length` (keeping their end, like
+the official trainer) since TRL 1.16 only truncates whole sequences. RMSprop, linear schedule, warmup ratio and seed
+come from the config; everything else is TRL's loop.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from datasets import Dataset
+from trl import DPOConfig, DPOTrainer
+
+from harness.errors import UserError
+from harness.sppo.config import TrainConfig
+from harness.sppo.loss import SOFT_LOSS_WEIGHT, shift_reference
+
+SHIFT_COLUMNS = ("chosen_probs_win", "chosen_probs_lose")
+
+
+@dataclass
+class TrainOutcome:
+    model: Any
+    tokenizer: Any
+    steps: int
+    log: list[dict[str, float]] = field(default_factory=list)
+
+    @property
+    def final_loss(self) -> float | None:
+        losses = [e["loss"] for e in self.log if "loss" in e]
+        return losses[-1] if losses else None
+
+
+class SPPOTrainer(DPOTrainer):
+    """DPOTrainer whose `sppo_hard` loss, on shifted precomputed references and weight 1/2, is the soft SPPO loss."""
+
+    def __init__(self, *args: Any, max_prompt_length: int | None = None, **kwargs: Any) -> None:
+        self._max_prompt_length = max_prompt_length
+        config = kwargs.get("args")
+        if not isinstance(config, DPOConfig) or config.loss_type != ["sppo_hard"] or not config.precompute_ref_log_probs:
+            raise ValueError("SPPOTrainer needs DPOConfig(loss_type=['sppo_hard'], precompute_ref_log_probs=True)")
+        if config.loss_weights != [SOFT_LOSS_WEIGHT]:
+            raise ValueError(f"SPPOTrainer needs loss_weights=[{SOFT_LOSS_WEIGHT}] (sppo_hard is 2x the soft loss)")
+        super().__init__(*args, **kwargs)
+
+    def _prepare_dataset(self, dataset: Any, processing_class: Any, args: Any, dataset_name: str) -> Any:
+        dataset = super()._prepare_dataset(dataset, processing_class, args, dataset_name)
+        if self._max_prompt_length:
+            keep = self._max_prompt_length
+            dataset = dataset.map(lambda ex: {"prompt_ids": ex["prompt_ids"][-keep:]}, desc="Truncating prompts")
+        return dataset
+
+    def _precompute_ref_logps(self, dataset: Dataset, name: str, batch_size: int) -> Dataset:
+        dataset = super()._precompute_ref_logps(dataset, name, batch_size)
+        missing = [c for c in SHIFT_COLUMNS if c not in dataset.column_names]
+        if missing:
+            raise ValueError(f"the {name} dataset lacks {missing}: SPPO needs the official probability columns")
+        chosen, rejected = shift_reference(
+            torch.tensor(list(dataset["ref_chosen_logps"]), dtype=torch.float64),
+            torch.tensor(list(dataset["ref_rejected_logps"]), dtype=torch.float64),
+            torch.tensor(list(dataset["chosen_probs_win"]), dtype=torch.float64),
+            torch.tensor(list(dataset["chosen_probs_lose"]), dtype=torch.float64),
+            self.beta,
+        )
+        dataset = dataset.rename_columns({"ref_chosen_logps": "unshifted_ref_chosen_logps",
+                                          "ref_rejected_logps": "unshifted_ref_rejected_logps"})
+        dataset = dataset.add_column("ref_chosen_logps", chosen.tolist())
+        return dataset.add_column("ref_rejected_logps", rejected.tolist())
+
+
+def dpo_config(cfg: TrainConfig, output_dir: Path, *, world_size: int = 1, progress: bool = False) -> DPOConfig:
+    per_step = cfg.per_device_batch_size * world_size
+    if cfg.global_batch_size % per_step:
+        raise UserError(f"train.global_batch_size {cfg.global_batch_size} is not a multiple of per-device batch "
+                        f"{cfg.per_device_batch_size} x {world_size} devices; change one of them")
+    use_cpu = cfg.device == "cpu" or (cfg.device == "auto" and not torch.cuda.is_available())
+    return DPOConfig(
+        output_dir=str(output_dir),
+        loss_type=["sppo_hard"],
+        loss_weights=[SOFT_LOSS_WEIGHT],
+        beta=cfg.beta,
+        precompute_ref_log_probs=True,
+        learning_rate=cfg.learning_rate,
+        optim="rmsprop",
+        lr_scheduler_type=cfg.lr_scheduler,
+        warmup_steps=cfg.warmup_ratio,  # transformers 5: a value below 1 is a ratio of the total steps
+        per_device_train_batch_size=cfg.per_device_batch_size,
+        gradient_accumulation_steps=cfg.global_batch_size // per_step,
+        num_train_epochs=cfg.epochs,
+        max_length=cfg.max_length,
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        bf16=cfg.bf16,
+        gradient_checkpointing=cfg.gradient_checkpointing,
+        use_cpu=use_cpu,
+        report_to="none",
+        save_strategy="no",
+        logging_steps=1,
+        disable_tqdm=not progress,
+        dataloader_num_workers=0,
+    )
+
+
+def train_iteration(policy: str, frame: Any, cfg: TrainConfig, work_dir: Path, chat_template: str | None = None,
+                    dtype: str = "auto", progress: bool = False) -> TrainOutcome:
+    """Train the policy at `policy` on one iteration's preference frame (dataset.py's columns); returns the model."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(policy)
+    if chat_template:
+        tokenizer.chat_template = chat_template
+    torch_dtype = {"auto": "auto", "float32": torch.float32, "bfloat16": torch.bfloat16,
+                   "float16": torch.float16}[dtype]
+    model = AutoModelForCausalLM.from_pretrained(policy, dtype=torch_dtype)
+    dataset = Dataset.from_pandas(frame, preserve_index=False)
+    args = dpo_config(cfg, work_dir, progress=progress)
+    if args.world_size > 1:  # launched with accelerate/torchrun: the devices share the global batch
+        args = dpo_config(cfg, work_dir, world_size=args.world_size, progress=progress)
+    trainer = SPPOTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
+                          max_prompt_length=cfg.max_prompt_length)
+    trainer.train()
+    log = [{k: float(v) for k, v in e.items() if isinstance(v, int | float) and math.isfinite(float(v))}
+           for e in trainer.state.log_history]
+    return TrainOutcome(model=trainer.model, tokenizer=tokenizer, steps=trainer.state.global_step, log=log)
