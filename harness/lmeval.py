@@ -46,6 +46,7 @@ def run_suite(spec: SuiteSpec, model: ModelRef, ctx: RunContext) -> ResultRecord
         lm = load_lm(model, ctx)
         leaderboard_v2 = spec.table == "open_llm_v2"
         gen_kwargs, notes = fit_generation_to_context(lm, sources.max_gen_toks)
+        gen_kwargs, notes = apply_user_cap(gen_kwargs, notes, sources.max_gen_toks, ctx.options.get("max_new_tokens"))
         results = evaluate(lm, spec, model, sources, ctx, out_dir, chat=leaderboard_v2, gen_kwargs=gen_kwargs)
     notes += sources.notes + truncation_notes(lm, results, gen_kwargs or {}, sources.max_gen_toks)
     write_outputs(results, out_dir)
@@ -304,6 +305,17 @@ def load_lm(model: ModelRef, ctx: RunContext) -> Any:
     if opts.chat_template:
         lm.tokenizer.chat_template = Path(opts.chat_template).read_text(encoding="utf-8")
     return lm
+
+
+def apply_user_cap(gen_kwargs: dict[str, Any] | None, notes: list[str], max_gen_toks: int | None,
+                   cap: int | None) -> tuple[dict[str, Any] | None, list[str]]:
+    """`--max-new-tokens` (smoke runs): lower a generative task's limit, and say so on the record."""
+    current = int((gen_kwargs or {}).get("max_gen_toks", max_gen_toks or 0))
+    if not cap or max_gen_toks is None or cap >= current:
+        return gen_kwargs, notes
+    return {**(gen_kwargs or {}), "max_gen_toks": int(cap)}, [
+        *notes, f"generation capped at {cap} tokens by --max-new-tokens (the task allows {max_gen_toks}): "
+                f"not comparable with leaderboard numbers"]
 
 
 def fit_generation_to_context(lm: Any, max_gen_toks: int | None) -> tuple[dict[str, Any] | None, list[str]]:

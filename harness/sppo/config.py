@@ -103,7 +103,7 @@ class EvalConfig(_Strict):
     limit: int | None = Field(default=None, ge=1)
     """Evaluate at most N items per task (smoke runs; records are marked partial)."""
     max_new_tokens: int | None = Field(default=None, ge=1)
-    """Cap every generation of the judged suites (smoke runs); None = each suite's own limit."""
+    """Cap every generation of every suite (smoke runs; lm-eval tasks and judged suites); None = each suite's own limit."""
     judge: str | None = None
     """Judge spec for the judged suites; None = the official judge when its API key is set, else the local one."""
     backend: str = "hf"
