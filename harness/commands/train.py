@@ -35,6 +35,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         src.add_argument("--profile", default="default", help="a bundled profile: default (smoke, CPU) or paper")
         p.add_argument("--out", type=Path, help="output folder (default: runs/<config name>); rerun to resume")
         p.add_argument("--no-progress", action="store_true", help="no progress bars")
+        if name == "train-and-eval":
+            from harness.commands.evaluate import add_executor_options
+
+            add_executor_options(p)
         p.set_defaults(func=cmd_train_and_eval if name == "train-and-eval" else cmd_train)
 
 
@@ -57,7 +61,8 @@ def cmd_train_and_eval(args: argparse.Namespace, settings: Settings) -> int:
         ModelRef(checkpoint=str(it.checkpoint), label=f"{cfg.name} Iter {it.iteration}", iteration=it.iteration)
         for it in run.iterations
     ]
-    evaluation = evaluate_checkpoints(cfg, models, out / "eval", settings, progress=not args.no_progress)
+    evaluation = evaluate_checkpoints(cfg, models, out / "eval", settings, progress=not args.no_progress,
+                                      scale_out=args)
     report = render_report(cfg, out, evaluation)
     _print_training(run, train_seconds)
     _print_evaluation(evaluation, report)
@@ -88,8 +93,10 @@ class Report:
 
 
 def evaluate_checkpoints(cfg: SPPOConfig, models: list[ModelRef], run_dir: Path, settings: Settings,
-                         progress: bool = True) -> Evaluation:
-    """Every configured suite on every checkpoint; a suite whose engine or data is unavailable is skipped, named."""
+                         progress: bool = True, scale_out: argparse.Namespace | None = None) -> Evaluation:
+    """Every configured suite on every checkpoint; a suite whose engine or data is unavailable is skipped, named.
+    `scale_out` carries the --executor/--workers/--shards/--retries options (local, sequential when absent)."""
+    from harness.commands.evaluate import parse_pairs
     from harness.executors import make_executor, plan, run_matrix
 
     ev = Evaluation(run_dir=run_dir)
@@ -108,8 +115,15 @@ def evaluate_checkpoints(cfg: SPPOConfig, models: list[ModelRef], run_dir: Path,
                          limit=cfg.eval.limit, seed=cfg.eval.seed, judge=cfg.eval.judge,
                          options={"max_new_tokens": cfg.eval.max_new_tokens} if cfg.eval.max_new_tokens else {})
         work = functools.partial(_run_with_note, note=cfg.note)
-        outcomes = run_matrix(plan(models, ev.ran), ctx, make_executor("local", run_dir), work=work,
-                              progress=progress)
+        so = scale_out
+        executor = make_executor(so.executor if so else "local", run_dir, workers=so.workers if so else 1,
+                                 ray_address=so.ray_address if so else None,
+                                 slurm=parse_pairs(so.slurm, "--slurm") if so else None)
+        shards = {k: int(v) for k, v in parse_pairs(so.shards, "--shards").items()} if so else {}
+        outcomes = run_matrix(plan(models, ev.ran, shards), ctx, executor, work=work, progress=progress,
+                              retries=so.retries if so else 2)
+        if hasattr(executor, "shutdown"):
+            executor.shutdown()
         for o in outcomes:
             ev.outcomes[o.unit.name] = o.status
             if o.status == "failed":
