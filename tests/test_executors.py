@@ -151,3 +151,41 @@ def test_kill_9_of_the_driver_then_rerun_gives_identical_records(tmp_path, kill_
     assert not list((tmp_path / "killed").rglob("*.tmp"))
     subprocess.run([sys.executable, str(script), "0"], cwd=REPO, check=True)
     assert comparable(killed_run) == comparable(reference.run)
+
+
+def _real_ctx(tmp: Path) -> RunContext:
+    home = os.environ.get("SPPO_TEST_HOME") or os.environ.get("SPPO_BENCH_HOME")
+    settings = Settings(home=Path(home), offline=True) if home else None
+    if settings is None or not (settings.models_dir / "SmolLM2-135M-Instruct" / "config.json").exists() \
+            or not (settings.data_dir / "mt_bench" / "manifest.json").exists():
+        pytest.skip("needs a cache home with the embedded model and pulled data (nox -s prepare; SPPO_TEST_HOME)")
+    return RunContext(settings=settings, run=RunDir(tmp / "run"), limit=1, judge="local",
+                      backend=BackendOptions(backend="hf", use_cache=False, batch_size=4),
+                      judge_backend=BackendOptions(backend="fake", use_cache=False),
+                      options={"max_new_tokens": 8})
+
+
+@pytest.mark.slow
+def test_real_suites_on_the_embedded_default_same_records_on_every_executor(tmp_path, monkeypatch):
+    """A 2x2 matrix (two checkpoint labels x MT-Bench, AlpacaEval) through the registered runners on the embedded
+    SmolLM2: in-process, on a local Ray cluster and on submitit's local executor, with identical records."""
+    pytest.importorskip("ray")
+    pytest.importorskip("submitit")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+    base = _real_ctx(tmp_path / "local")
+    model = str(base.settings.models_dir / "SmolLM2-135M-Instruct")
+    models = [ModelRef(model, "smol-a", 0), ModelRef(model, "smol-b", 1)]
+    units = plan(models, ["mt_bench", "alpaca_eval"])
+    runs = {}
+    for name, executor in (("local", LocalExecutor()), ("ray", RayExecutor(num_cpus=2)),
+                           ("slurm", SlurmExecutor(folder=tmp_path / "submitit", cluster="local"))):
+        ctx = base if name == "local" else _real_ctx(tmp_path / name)
+        try:
+            out = run_matrix(units, ctx, executor, progress=False)
+        finally:
+            if isinstance(executor, RayExecutor):
+                executor.shutdown()
+        assert [o.status for o in out] == ["done"] * 4, [(o.unit.name, o.error) for o in out]
+        runs[name] = comparable(ctx.run)
+    assert runs["ray"] == runs["local"] == runs["slurm"]
+    assert {r["suite"] for r in runs["local"]} == {"mt_bench", "alpaca_eval"}
