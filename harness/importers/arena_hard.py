@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import UserError
+from harness.importers import judgment_rows
 from harness.io import read_text
 from harness.records import DatasetProvenance, JudgeInfo, Provenance, ResultRecord, now
 
@@ -43,22 +44,11 @@ def import_file(path: Path, model: str, args: argparse.Namespace) -> list[Result
 
 
 def _parse(path: Path, text: str) -> list[dict[str, Any]]:
-    rows = []
-    for n, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise UserError(f"{path}:{n}: not JSON ({exc.msg}); pass an arena-hard model_judgment .jsonl") from None
-        if not isinstance(row, dict) or not {"question_id", "model", "games"} <= row.keys():
-            raise UserError(f"{path}:{n}: not a v0.1 judgment row (needs question_id, model, games)")
+    rows = judgment_rows(path, text, {"question_id", "model", "games"}, "an arena-hard v0.1 model_judgment")
+    for n, row in enumerate(rows, 1):
         if len(row["games"]) != 2:
-            raise UserError(f"{path}:{n}: {len(row['games'])} games; v0.1 judges each question twice (baseline as A, "
-                            "then swapped)")
-        rows.append(row)
-    if not rows:
-        raise UserError(f"{path}: no judgments")
+            raise UserError(f"{path}: row {n}: {len(row['games'])} games; v0.1 judges each question twice (baseline "
+                            "as A, then swapped)")
     return rows
 
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 from pathlib import Path
 from typing import Any
 
 from harness.errors import UserError
+from harness.importers import judgment_rows
 from harness.io import read_text
 from harness.records import DatasetProvenance, JudgeInfo, Provenance, ResultRecord, now
 
@@ -40,21 +40,8 @@ def import_file(path: Path, model: str, args: argparse.Namespace) -> list[Result
 
 
 def _parse(path: Path, text: str) -> list[dict[str, Any]]:
-    rows = []
-    for n, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise UserError(f"{path}:{n}: not JSON ({exc.msg}); pass a FastChat single-grade judgment .jsonl") from None
-        if not isinstance(row, dict) or not {"question_id", "model", "score", "turn"} <= row.keys():
-            raise UserError(f"{path}:{n}: not a FastChat single-grade row (needs question_id, model, score, turn); "
-                            "pairwise judgment files are not supported")
-        rows.append(row)
-    if not rows:
-        raise UserError(f"{path}: no judgments")
-    return rows
+    # Pairwise judgment files lack "score": they are refused here with the fields a single-grade row needs.
+    return judgment_rows(path, text, {"question_id", "model", "score", "turn"}, "a FastChat single-grade judgment")
 
 
 def _names_hash(names: list[str]) -> str:
