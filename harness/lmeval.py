@@ -150,12 +150,14 @@ def local_data_dir(spec: SuiteSpec, ctx: RunContext) -> Path | None:
             raise UserError(f"{folder}: no {spec.name} data in the mirror {mirror}; lay it out as "
                             f"{spec.name}/<config>/<split>.jsonl or drop the data-dir option")
         return folder
-    if not ctx.settings.offline:
+    from harness.models import hub_reachable
+
+    if not ctx.settings.offline and hub_reachable():
         return None
     try:
         from harness.data import require
     except ImportError:
-        raise UserError(f"suite {spec.name!r} has no local data and the hub is off (HF_HUB_OFFLINE); "
+        raise UserError(f"suite {spec.name!r} has no local data and the hub is off or unreachable; "
                         f"it comes from the hub dataset {spec.dataset.id if spec.dataset else '?'}") from None
     return Path(require(ctx.settings, spec.name))
 

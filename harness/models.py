@@ -9,6 +9,7 @@ template). `tiny_model(path)` builds a tiny random Llama for fast tests.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import re
@@ -33,7 +34,7 @@ def resolve_model(settings: Settings, model: str | None = None) -> str:
     """A local folder (validated) or hub id for `model`; None means the embedded default, prepared on first use."""
     if model:
         return _validate(model)
-    if not settings.offline and _hub_reachable():
+    if not settings.offline and hub_reachable():
         return DEFAULT_HUB_ID
     return str(prepare_default(settings))
 
@@ -184,7 +185,10 @@ def _convert_gguf(gguf: Path, out: Path) -> None:
     tok.save_pretrained(out)
 
 
-def _hub_reachable(timeout: float = 3.0) -> bool:
+@functools.lru_cache(maxsize=1)
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """One quick probe per process: machines without hub access (CI, air-gapped clusters) use the offline sources
+    even when HF_HUB_OFFLINE is not set."""
     import httpx
 
     try:

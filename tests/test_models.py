@@ -81,7 +81,7 @@ def test_hub_ids(tmp_path, monkeypatch):
     assert models.resolve_model(settings, "HuggingFaceTB/SmolLM2-135M-Instruct") == "HuggingFaceTB/SmolLM2-135M-Instruct"
     with pytest.raises(UserError, match="no such model folder"):
         models.resolve_model(settings, "./missing/checkpoint")
-    monkeypatch.setattr(models, "_hub_reachable", lambda timeout=3.0: True)
+    monkeypatch.setattr(models, "hub_reachable", lambda timeout=3.0: True)
     assert models.resolve_model(settings) == models.DEFAULT_HUB_ID
 
 
