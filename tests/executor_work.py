@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from pathlib import Path
 
@@ -14,10 +13,10 @@ from harness.records import Metric, Provenance, ResultRecord
 N_ITEMS = 24
 
 
-def item_score(checkpoint: str, suite: str, i: int) -> float:
+def item_score(checkpoint: str, suite: str, i: int, rounds: int = 200) -> float:
     """Deterministic, a little CPU per item (stands in for a generation + judgment)."""
     h = hashlib.sha256(f"{checkpoint}/{suite}/{i}".encode()).digest()
-    for _ in range(int(os.environ.get("SPPO_TEST_WORK_ROUNDS", "200"))):
+    for _ in range(rounds):
         h = hashlib.sha256(h).digest()
     return h[0] / 255
 
@@ -58,6 +57,6 @@ def fails_on_mt_bench(unit, ctx) -> ResultRecord:
 def cpu_bound(unit, ctx) -> ResultRecord:
     total = 0.0
     for i in range(N_ITEMS):
-        total += item_score(unit.model.checkpoint, unit.suite, i)
+        total += item_score(unit.model.checkpoint, unit.suite, i, int(ctx.options.get("rounds", 200)))
     return ResultRecord(model=unit.model.label, suite=unit.suite, metrics={"score": Metric(value=total)},
                         provenance=Provenance(source="test"))

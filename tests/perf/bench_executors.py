@@ -13,11 +13,12 @@ from tests import executor_work
 from tests.test_executors import make_ctx
 
 REPO = Path(__file__).resolve().parents[2]
+ROUNDS = 300_000  # ~3 s of hashing per unit: real eval units take minutes, not milliseconds
 
 
-def _time(executor, work, n_models: int, tmp: Path) -> float:
+def _time(executor, work, n_models: int, tmp: Path, rounds: int = ROUNDS) -> float:
     models = [ModelRef(f"ckpt{i}", f"m{i}") for i in range(n_models)]
-    ctx = make_ctx(tmp)
+    ctx = make_ctx(tmp, rounds=rounds)
     start = time.perf_counter()
     out = run_matrix(plan(models, ["alpaca_eval", "mt_bench"]), ctx, executor, work=work, progress=False)
     assert all(o.status == "done" for o in out)
@@ -26,7 +27,6 @@ def _time(executor, work, n_models: int, tmp: Path) -> float:
 
 def main() -> None:
     os.environ["PYTHONPATH"] = os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])
-    os.environ["SPPO_TEST_WORK_ROUNDS"] = "60000"  # ~1 s of hashing per unit
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         seq = _time(LocalExecutor(), executor_work.cpu_bound, 4, tmp / "seq")
@@ -35,10 +35,9 @@ def main() -> None:
         try:
             _time(ray_ex, executor_work.cpu_bound, 1, tmp / "warm")  # cluster start-up is not per-unit overhead
             ray_t = _time(ray_ex, executor_work.cpu_bound, 4, tmp / "ray")
-            os.environ["SPPO_TEST_WORK_ROUNDS"] = "0"
             n = 40
-            trivial = _time(ray_ex, executor_work.cpu_bound, n // 2, tmp / "trivial")
-            local_trivial = _time(LocalExecutor(), executor_work.cpu_bound, n // 2, tmp / "trivial-local")
+            trivial = _time(ray_ex, executor_work.cpu_bound, n // 2, tmp / "trivial", rounds=0)
+            local_trivial = _time(LocalExecutor(), executor_work.cpu_bound, n // 2, tmp / "trivial-local", rounds=0)
         finally:
             ray_ex.shutdown()
     print(f"8 CPU-bound units: local sequential {seq:.2f} s; local pool(2) {pool:.2f} s -> {seq / pool:.2f}x "
