@@ -33,3 +33,13 @@ def judgment_rows(path: Path, text: str, required: set[str], what: str) -> list[
     if not rows:
         raise UserError(f"{path}: no judgments")
     return rows
+
+
+def rows_of_model(path: Path, rows: list[dict[str, Any]], model: str) -> list[dict[str, Any]]:
+    """A file may hold judgments of several models: keep `model`'s, or say which ones it holds."""
+    models = sorted({str(r["model"]) for r in rows})
+    if len(models) <= 1:
+        return rows
+    if model not in models:
+        raise UserError(f"{path}: judgments of {len(models)} models ({models[:5]}); pass --model as one of them")
+    return [r for r in rows if r["model"] == model]

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import UserError
-from harness.importers import judgment_rows
+from harness.importers import judgment_rows, rows_of_model
 from harness.io import read_text
 from harness.records import DatasetProvenance, JudgeInfo, Provenance, ResultRecord, now
 
@@ -23,11 +23,7 @@ def import_file(path: Path, model: str, args: argparse.Namespace) -> list[Result
 
     text = read_text(path, "arena-hard judgment file")
     rows = _parse(path, text)
-    generators = sorted({str(r["model"]) for r in rows})
-    if len(generators) > 1:
-        if model not in generators:
-            raise UserError(f"{path}: judgments of {len(generators)} models ({generators[:5]}); pass --model as one")
-        rows = [r for r in rows if r["model"] == model]
+    rows = rows_of_model(path, rows, model)
     generator = str(rows[0]["model"])
     baseline = getattr(args, "baseline", None) or BASELINE
     judges = sorted({str(r.get("judge")) for r in rows})

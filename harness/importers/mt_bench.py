@@ -9,8 +9,7 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from harness.errors import UserError
-from harness.importers import judgment_rows
+from harness.importers import judgment_rows, rows_of_model
 from harness.io import read_text
 from harness.records import DatasetProvenance, JudgeInfo, Provenance, ResultRecord, now
 
@@ -20,11 +19,7 @@ def import_file(path: Path, model: str, args: argparse.Namespace) -> list[Result
 
     text = read_text(path, "MT-Bench judgment file")
     rows = _parse(path, text)
-    models = sorted({str(r["model"]) for r in rows})
-    if len(models) > 1:
-        if model not in models:
-            raise UserError(f"{path}: judgments of {len(models)} models ({models[:5]}...); pass --model as one of them")
-        rows = [r for r in rows if r["model"] == model]
+    rows = rows_of_model(path, rows, model)
     judges = sorted({str(r["judge"][0]) if isinstance(r.get("judge"), list) else str(r.get("judge")) for r in rows})
     prompts = sorted({str(r["judge"][1]) for r in rows if isinstance(r.get("judge"), list) and len(r["judge"]) > 1})
     official = judges == ["gpt-4"] and all(p.startswith("single-") for p in prompts)
