@@ -27,6 +27,8 @@ class Metric(_Strict):
     """Absolute lower bound of the 95% interval, on the same scale as `value`."""
     ci_high: float | None = None
     n: int | None = None
+    repeat_sd: float | None = None
+    """Standard deviation between repeated runs (`--repeats`), next to the within-run `stderr`."""
 
 
 class Coverage(_Strict):
@@ -37,6 +39,28 @@ class Coverage(_Strict):
     failed: int = 0
 
 
+class CalibrationSummary(_Strict):
+    """How a judge's verdicts agree with the official judge's on published pairs (`sppo-bench judge calibrate`)."""
+
+    n: int
+    """Published pairs judged."""
+    agreement: float
+    """Fraction (0..1) of pairs where the binarized verdicts agree."""
+    kappa: float
+    """Cohen's kappa of the binarized verdicts."""
+    majority_baseline: float
+    """Agreement of always answering the official judge's majority verdict."""
+    bias: float
+    """Judge win rate minus official win rate, in points (0..100 scale)."""
+    bias_ci_low: float
+    bias_ci_high: float
+    position_consistency: float | None = None
+    """Fraction of pairs with the same verdict when the two outputs are swapped."""
+    reference: str
+    """What the judge was calibrated on (file names)."""
+    judge_fingerprint: str
+
+
 class JudgeInfo(_Strict):
     id: str
     model: str
@@ -44,6 +68,9 @@ class JudgeInfo(_Strict):
     backend: str
     official: bool
     """False for local judges: their numbers are not comparable with the official judge's."""
+    fingerprint: str | None = None
+    """Content fingerprint of the judge backend (model weights + template, or API model + endpoint)."""
+    calibration: CalibrationSummary | None = None
 
 
 class DatasetProvenance(_Strict):
@@ -62,6 +89,8 @@ class Provenance(_Strict):
     dataset: DatasetProvenance | None = None
     generation: dict[str, Any] = Field(default_factory=dict)
     seed: int | None = None
+    checkpoint_sha256: str | None = None
+    """Content fingerprint of the evaluated checkpoint (weights, tokenizer, chat template); None for imports."""
     git_sha: str | None = None
     command: str | None = None
     started_at: _dt.datetime | None = None
@@ -96,6 +125,33 @@ class ResultRecord(_Strict):
     @property
     def key(self) -> tuple[str, str | None, str]:
         return (self.model, self.variant, self.suite)
+
+
+class ItemRow(_Strict):
+    """One scored unit of a suite, in `RUN/samples/<model-slug>/<suite>/items.jsonl`: what paired comparisons,
+    bootstrap intervals and the run viewer read. Items whose generation failed or whose verdict could not be read are
+    absent (the record's coverage counts them)."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    item: str
+    """Stable item id, the same for every checkpoint: AlpacaEval instruction index, Arena-Hard / MT-Bench question_id,
+    lm-eval doc_id."""
+    subtask: str | None = None
+    """lm-eval leaf task (e.g. leaderboard_bbh_navigate); None for one-task suites."""
+    turn: int | None = None
+    """MT-Bench turn (1 or 2)."""
+    scores: dict[str, float] = Field(default_factory=dict)
+    """Per-item values the suite aggregates, by metric name (lm-eval per-sample metrics; alpaca_eval "preference" in
+    [1, 2] and "length"; mt_bench "rating")."""
+    games: list[str | None] | None = None
+    """Arena-Hard: verdicts of game 1 (baseline is A) and game 2 (swapped); None = no verdict."""
+    judgment: str | None = None
+    prompt: str | None = None
+    answer: str | None = None
+    target: str | None = None
+    extracted: str | None = None
+    length: int | None = None
+    """Output length: characters (alpaca_eval), tokens (arena_hard, mt_bench)."""
 
 
 class ReferenceSet(_Strict):
