@@ -67,7 +67,7 @@ def _run_alpaca_eval(spec: SuiteSpec, model: ModelRef, ctx: RunContext) -> Resul
     from harness.scoring.alpaca_eval import df_gamed_path
 
     started = now()
-    models = _Models(ctx)
+    models = _Models(ctx, model=model)
     data = suite_data(ctx.settings, "alpaca_eval")
     rows = read_jsonl(data / "eval.jsonl", "AlpacaEval eval set")[: ctx.limit or None]
     judge = choose_judge("alpaca_eval", ctx.judge, _key_env(ctx))
@@ -151,7 +151,7 @@ def _run_arena_hard(spec: SuiteSpec, model: ModelRef, ctx: RunContext) -> Result
     from harness.judges import arena_hard as judge_mod
 
     started = now()
-    models = _Models(ctx)
+    models = _Models(ctx, model=model)
     data = arena_dir(suite_data(ctx.settings, "arena_hard"))
     questions = read_jsonl(data / "question.jsonl", "Arena-Hard questions")[: ctx.limit or None]
     judge = choose_judge("arena_hard", ctx.judge, _key_env(ctx))
@@ -236,7 +236,7 @@ def _run_mt_bench(spec: SuiteSpec, model: ModelRef, ctx: RunContext) -> ResultRe
     from harness.judges import mt_bench as judge_mod
 
     started = now()
-    models = _Models(ctx)
+    models = _Models(ctx, model=model)
     data = suite_data(ctx.settings, "mt_bench")
     questions = read_jsonl(data / "question.jsonl", "MT-Bench questions")[: ctx.limit or None]
     refs = {r["question_id"]: r["choices"][0]["turns"]
@@ -322,7 +322,8 @@ def judge_backend(judge: JudgeSpec, ctx: RunContext, prompt_hash: str,
         if injected is None and models is not None and ctx.judge_backend is None and ctx.backend.backend == "hf":
             from harness.backends import resolve_checkpoint
 
-            if resolve_checkpoint(ctx.settings, None) == resolve_checkpoint(ctx.settings, ctx.backend.model):
+            evaluated = models.model.checkpoint if models.model else ctx.backend.model
+            if resolve_checkpoint(ctx.settings, None) == resolve_checkpoint(ctx.settings, evaluated):
                 injected = models.generator()  # the embedded default judging itself: load it once
         backend = injected or load_backend(opts, ctx.settings)
         if not isinstance(backend, ChoiceScorer):
@@ -422,13 +423,18 @@ class _Models:
     ctx: RunContext
     loaded: ChatBackend | None = None
 
+    model: ModelRef | None = None
+
     def generator(self) -> ChatBackend:
+        """The unit's checkpoint on the run's backend (never the backend's default model)."""
         if self.loaded is None:
             injected = self.ctx.options.get("generator")
             if injected is None:
                 from harness.backends import load_backend
 
-                injected = load_backend(self.ctx.backend, self.ctx.settings)
+                if self.model is None:
+                    raise ValueError("_Models needs the unit's model to load a generator")
+                injected = load_backend(replace(self.ctx.backend, model=self.model.checkpoint), self.ctx.settings)
             self.loaded = injected
         return self.loaded
 

@@ -174,6 +174,13 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
 
         args.checkpoints = [resolve_model(settings, None)]
         args.label = args.label or [DEFAULT_NAME]
+    from harness.backends import LOCAL_BACKENDS
+
+    if args.backend in LOCAL_BACKENDS:
+        from harness.models import resolve_model
+
+        for checkpoint in args.checkpoints:
+            resolve_model(settings, checkpoint)  # a missing or broken checkpoint fails here, before any work
     if args.label and len(args.label) != len(args.checkpoints):
         raise UserError(f"{len(args.label)} --label for {len(args.checkpoints)} checkpoints; give one label per checkpoint")
     labels = args.label or args.checkpoints
