@@ -40,6 +40,7 @@ def tests(session: nox.Session) -> None:
 @nox.session
 def lint(session: nox.Session) -> None:
     session.run("ruff", "check", "harness", "benchmarks", "tests", "noxfile.py")
+    session.run("lint-imports")  # the dependency direction in .importlinter (ARCHITECTURE.md)
 
 
 @nox.session

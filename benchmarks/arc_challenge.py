@@ -3,8 +3,7 @@
 AI2 Reasoning Challenge, challenge set, 25-shot. Paper: arXiv:1803.05457.
 """
 
-from harness.scoring.leaderboard import LeaderboardRule
-from harness.specs import DatasetRef, MetricSpec, SuiteSpec, register
+from harness.specs import DatasetRef, LeaderboardRule, MetricSpec, SuiteSpec, register
 
 SPEC = register(
     SuiteSpec(
@@ -20,7 +19,6 @@ SPEC = register(
         normalization='raw acc_norm x100',
         description='AI2 Reasoning Challenge, challenge set, 25-shot.',
         paper='arXiv:1803.05457',
+        leaderboard=LeaderboardRule(metric="acc_norm"),
     )
 )
-
-LEADERBOARD = LeaderboardRule(metric="acc_norm")

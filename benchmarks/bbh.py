@@ -3,29 +3,7 @@
 BIG-Bench Hard: 24 challenging BIG-Bench tasks, 3-shot. Paper: arXiv:2210.09261.
 """
 
-from harness.scoring.leaderboard import LeaderboardRule
-from harness.specs import DatasetRef, MetricSpec, ModelIndexSpec, SuiteSpec, register
-
-SPEC = register(
-    SuiteSpec(
-        name='bbh',
-        title='BBH (3-Shot)',
-        table="open_llm_v2",
-        engine="lm-eval",
-        lm_eval_task='leaderboard_bbh',
-        dataset=DatasetRef(id='SaylorTwift/bbh', revision=None, split='test'),
-        num_fewshot=3,
-        metrics=(
-            MetricSpec(key='acc_norm', label='normalized accuracy', column='BBH (3-Shot)'),
-            MetricSpec(key='acc_norm_raw', label='lm-eval acc_norm x100 before normalization', column=None),
-        ),
-        headline='acc_norm',
-        normalization='per-subtask norm(acc_norm, 1/num_choices), plain mean over 24 subtasks',
-        model_index=ModelIndexSpec(dataset_type='BBH', metric_type='acc_norm', metric_name='normalized accuracy'),
-        description='BIG-Bench Hard: 24 challenging BIG-Bench tasks, 3-shot.',
-        paper='arXiv:2210.09261',
-    )
-)
+from harness.specs import DatasetRef, LeaderboardRule, MetricSpec, ModelIndexSpec, SuiteSpec, register
 
 # Answer choices of each lm-eval `leaderboard_bbh_*` task (the lengths of their `doc_to_choice`); the leaderboard
 # normalizes every subtask with lo = 1/choices before averaging.
@@ -56,4 +34,25 @@ SUBTASK_CHOICES = {
     "leaderboard_bbh_web_of_lies": 2,
 }
 
-LEADERBOARD = LeaderboardRule(metric="acc_norm", kind="subtasks", subtask_choices=SUBTASK_CHOICES)
+SPEC = register(
+    SuiteSpec(
+        name='bbh',
+        title='BBH (3-Shot)',
+        table="open_llm_v2",
+        engine="lm-eval",
+        lm_eval_task='leaderboard_bbh',
+        dataset=DatasetRef(id='SaylorTwift/bbh', revision=None, split='test'),
+        num_fewshot=3,
+        metrics=(
+            MetricSpec(key='acc_norm', label='normalized accuracy', column='BBH (3-Shot)'),
+            MetricSpec(key='acc_norm_raw', label='lm-eval acc_norm x100 before normalization', column=None),
+        ),
+        headline='acc_norm',
+        normalization='per-subtask norm(acc_norm, 1/num_choices), plain mean over 24 subtasks',
+        model_index=ModelIndexSpec(dataset_type='BBH', metric_type='acc_norm', metric_name='normalized accuracy'),
+        description='BIG-Bench Hard: 24 challenging BIG-Bench tasks, 3-shot.',
+        paper='arXiv:2210.09261',
+        leaderboard=LeaderboardRule(metric="acc_norm", kind="subtasks", subtask_choices=SUBTASK_CHOICES),
+    )
+)
+

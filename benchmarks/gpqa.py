@@ -3,8 +3,7 @@
 Graduate-level Google-proof Q&A (main, diamond, extended), 0-shot. Paper: arXiv:2311.12022.
 """
 
-from harness.scoring.leaderboard import LeaderboardRule
-from harness.specs import DatasetRef, MetricSpec, ModelIndexSpec, SuiteSpec, register
+from harness.specs import DatasetRef, LeaderboardRule, MetricSpec, ModelIndexSpec, SuiteSpec, register
 
 SPEC = register(
     SuiteSpec(
@@ -24,7 +23,6 @@ SPEC = register(
         model_index=ModelIndexSpec(dataset_type='Idavidrein/gpqa', metric_type='acc_norm', metric_name='acc_norm'),
         description='Graduate-level Google-proof Q&A (main, diamond, extended), 0-shot.',
         paper='arXiv:2311.12022',
+        leaderboard=LeaderboardRule(metric="acc_norm", kind="group", lower_bound=0.25),
     )
 )
-
-LEADERBOARD = LeaderboardRule(metric="acc_norm", kind="group", lower_bound=0.25)

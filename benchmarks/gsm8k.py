@@ -3,8 +3,7 @@
 Grade-school math word problems, 5-shot. Paper: arXiv:2110.14168.
 """
 
-from harness.scoring.leaderboard import LeaderboardRule
-from harness.specs import DatasetRef, MetricSpec, SuiteSpec, register
+from harness.specs import DatasetRef, LeaderboardRule, MetricSpec, SuiteSpec, register
 
 SPEC = register(
     SuiteSpec(
@@ -20,7 +19,6 @@ SPEC = register(
         normalization='raw strict-match exact_match x100',
         description='Grade-school math word problems, 5-shot.',
         paper='arXiv:2110.14168',
+        leaderboard=LeaderboardRule(metric="exact_match", filter="strict-match"),
     )
 )
-
-LEADERBOARD = LeaderboardRule(metric="exact_match", filter="strict-match")

@@ -3,8 +3,7 @@
 HellaSwag commonsense completion, 10-shot. Paper: arXiv:1905.07830.
 """
 
-from harness.scoring.leaderboard import LeaderboardRule
-from harness.specs import DatasetRef, MetricSpec, SuiteSpec, register
+from harness.specs import DatasetRef, LeaderboardRule, MetricSpec, SuiteSpec, register
 
 SPEC = register(
     SuiteSpec(
@@ -20,7 +19,6 @@ SPEC = register(
         normalization='raw acc_norm x100',
         description='HellaSwag commonsense completion, 10-shot.',
         paper='arXiv:1905.07830',
+        leaderboard=LeaderboardRule(metric="acc_norm"),
     )
 )
-
-LEADERBOARD = LeaderboardRule(metric="acc_norm")

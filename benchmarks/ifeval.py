@@ -3,8 +3,7 @@
 Instruction-Following Evaluation: 541 prompts with verifiable constraints. Paper: arXiv:2311.07911.
 """
 
-from harness.scoring.leaderboard import LeaderboardRule
-from harness.specs import DatasetRef, MetricSpec, ModelIndexSpec, SuiteSpec, register
+from harness.specs import DatasetRef, LeaderboardRule, MetricSpec, ModelIndexSpec, SuiteSpec, register
 
 SPEC = register(
     SuiteSpec(
@@ -27,7 +26,6 @@ SPEC = register(
         model_index=ModelIndexSpec(dataset_type='HuggingFaceH4/ifeval', metric_type='inst_level_strict_acc and prompt_level_strict_acc', metric_name='strict accuracy'),
         description='Instruction-Following Evaluation: 541 prompts with verifiable constraints.',
         paper='arXiv:2311.07911',
+        leaderboard=LeaderboardRule(metric="prompt_level_strict_acc", kind="ifeval", also=("inst_level_strict_acc", "prompt_level_loose_acc", "inst_level_loose_acc")),
     )
 )
-
-LEADERBOARD = LeaderboardRule(metric="prompt_level_strict_acc", kind="ifeval", also=("inst_level_strict_acc", "prompt_level_loose_acc", "inst_level_loose_acc"))

@@ -3,8 +3,7 @@
 MATH competition problems, level 5 only, 4-shot. Paper: arXiv:2103.03874.
 """
 
-from harness.scoring.leaderboard import LeaderboardRule
-from harness.specs import DatasetRef, MetricSpec, ModelIndexSpec, SuiteSpec, register
+from harness.specs import DatasetRef, LeaderboardRule, MetricSpec, ModelIndexSpec, SuiteSpec, register
 
 SPEC = register(
     SuiteSpec(
@@ -26,7 +25,6 @@ SPEC = register(
         model_index=ModelIndexSpec(dataset_type='hendrycks/competition_math', metric_type='exact_match', metric_name='exact match'),
         description='MATH competition problems, level 5 only, 4-shot.',
         paper='arXiv:2103.03874',
+        leaderboard=LeaderboardRule(metric="exact_match_original", kind="group", lower_bound=0.0, also=("exact_match",)),
     )
 )
-
-LEADERBOARD = LeaderboardRule(metric="exact_match_original", kind="group", lower_bound=0.0, also=("exact_match",))

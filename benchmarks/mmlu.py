@@ -3,8 +3,7 @@
 Massive Multitask Language Understanding, 57 subjects, 5-shot. Paper: arXiv:2009.03300.
 """
 
-from harness.scoring.leaderboard import LeaderboardRule
-from harness.specs import DatasetRef, MetricSpec, SuiteSpec, register
+from harness.specs import DatasetRef, LeaderboardRule, MetricSpec, SuiteSpec, register
 
 SPEC = register(
     SuiteSpec(
@@ -23,9 +22,9 @@ SPEC = register(
         normalization='raw acc x100 (lm-eval group, weighted by subject size)',
         description='Massive Multitask Language Understanding, 57 subjects, 5-shot.',
         paper='arXiv:2009.03300',
+        leaderboard=LeaderboardRule(metric="acc", unweighted_too=True),
     )
 )
 
 # The seed card's v1 table came from lm-eval 0.4.1, whose `mmlu` group weights subjects by size (the card value);
 # the v1 leaderboard itself averaged the 57 subjects with equal weight (recorded as `acc_unweighted`).
-LEADERBOARD = LeaderboardRule(metric="acc", unweighted_too=True)

@@ -3,8 +3,7 @@
 MMLU-Pro: 10-choice professional-level multiple choice, 5-shot. Paper: arXiv:2406.01574.
 """
 
-from harness.scoring.leaderboard import LeaderboardRule
-from harness.specs import DatasetRef, MetricSpec, ModelIndexSpec, SuiteSpec, register
+from harness.specs import DatasetRef, LeaderboardRule, MetricSpec, ModelIndexSpec, SuiteSpec, register
 
 SPEC = register(
     SuiteSpec(
@@ -24,7 +23,6 @@ SPEC = register(
         model_index=ModelIndexSpec(dataset_type='TIGER-Lab/MMLU-Pro', metric_type='acc', metric_name='accuracy', dataset_config='main', dataset_split='test'),
         description='MMLU-Pro: 10-choice professional-level multiple choice, 5-shot.',
         paper='arXiv:2406.01574',
+        leaderboard=LeaderboardRule(metric="acc", kind="group", lower_bound=0.1),
     )
 )
-
-LEADERBOARD = LeaderboardRule(metric="acc", kind="group", lower_bound=0.1)

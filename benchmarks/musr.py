@@ -3,8 +3,14 @@
 Multistep soft reasoning: murder mysteries, object placements, team allocation. Paper: arXiv:2310.16049.
 """
 
-from harness.scoring.leaderboard import LeaderboardRule
-from harness.specs import DatasetRef, MetricSpec, ModelIndexSpec, SuiteSpec, register
+from harness.specs import DatasetRef, LeaderboardRule, MetricSpec, ModelIndexSpec, SuiteSpec, register
+
+# Answer choices of each MuSR subset (the leaderboard's per-subtask lo = 1/choices).
+SUBTASK_CHOICES = {
+    "leaderboard_musr_murder_mysteries": 2,
+    "leaderboard_musr_object_placements": 5,
+    "leaderboard_musr_team_allocation": 3,
+}
 
 SPEC = register(
     SuiteSpec(
@@ -24,14 +30,7 @@ SPEC = register(
         model_index=ModelIndexSpec(dataset_type='TAUR-Lab/MuSR', metric_type='acc_norm', metric_name='acc_norm'),
         description='Multistep soft reasoning: murder mysteries, object placements, team allocation.',
         paper='arXiv:2310.16049',
+        leaderboard=LeaderboardRule(metric="acc_norm", kind="subtasks", subtask_choices=SUBTASK_CHOICES),
     )
 )
 
-# Answer choices of each MuSR subset (the leaderboard's per-subtask lo = 1/choices).
-SUBTASK_CHOICES = {
-    "leaderboard_musr_murder_mysteries": 2,
-    "leaderboard_musr_object_placements": 5,
-    "leaderboard_musr_team_allocation": 3,
-}
-
-LEADERBOARD = LeaderboardRule(metric="acc_norm", kind="subtasks", subtask_choices=SUBTASK_CHOICES)

@@ -3,8 +3,7 @@
 TruthfulQA multiple choice (mc2), 0-shot. Paper: arXiv:2109.07958.
 """
 
-from harness.scoring.leaderboard import LeaderboardRule
-from harness.specs import DatasetRef, MetricSpec, SuiteSpec, register
+from harness.specs import DatasetRef, LeaderboardRule, MetricSpec, SuiteSpec, register
 
 SPEC = register(
     SuiteSpec(
@@ -20,8 +19,8 @@ SPEC = register(
         normalization='raw mc2 x100',
         description='TruthfulQA multiple choice (mc2), 0-shot.',
         paper='arXiv:2109.07958',
+        leaderboard=LeaderboardRule(metric="acc"),
     )
 )
 
 # lm-eval 0.4 reports mc2 under the name `acc`.
-LEADERBOARD = LeaderboardRule(metric="acc")

@@ -3,8 +3,7 @@
 WinoGrande (xl), 5-shot. Paper: arXiv:1907.10641.
 """
 
-from harness.scoring.leaderboard import LeaderboardRule
-from harness.specs import DatasetRef, MetricSpec, SuiteSpec, register
+from harness.specs import DatasetRef, LeaderboardRule, MetricSpec, SuiteSpec, register
 
 SPEC = register(
     SuiteSpec(
@@ -20,7 +19,6 @@ SPEC = register(
         normalization='raw acc x100',
         description='WinoGrande (xl), 5-shot.',
         paper='arXiv:1907.10641',
+        leaderboard=LeaderboardRule(metric="acc"),
     )
 )
-
-LEADERBOARD = LeaderboardRule(metric="acc")

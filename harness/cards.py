@@ -23,7 +23,7 @@ from harness.records import Metric, Provenance, ResultRecord
 from harness.specs import CARD_TABLES, CardTable, SuiteSpec
 from harness.tables import escape_cell
 
-TEMPLATES = Path(__file__).resolve().parents[1] / "reports" / "templates"
+TEMPLATES = Path(__file__).resolve().parent / "templates"
 CI_HEADER = "95% CI"
 MISSING = "—"
 FAILED = "failed"

@@ -44,6 +44,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as exc:
         print(f"sppo-bench: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:  # a read-only --out, a full disk: what failed and where, in one line
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"sppo-bench: error: {where}{exc.strerror or exc}; check that the path is writable and the disk has "
+              "space (finished work is kept; rerun to resume)", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("sppo-bench: interrupted; finished work is saved, rerun the same command to resume", file=sys.stderr)
         return 130

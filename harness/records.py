@@ -35,8 +35,11 @@ class Coverage(_Strict):
     """How many items were attempted, scored and failed (e.g. unparsable judge verdicts)."""
 
     total: int
+    """Items attempted (after --limit)."""
     scored: int
     failed: int = 0
+    available: int | None = None
+    """Items in the whole suite (805 for AlpacaEval), when known: a partial record says "2 of 805"."""
 
 
 class CalibrationSummary(_Strict):

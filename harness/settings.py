@@ -26,6 +26,11 @@ class Settings:
     def cache_db(self) -> Path:
         return self.home / "cache.sqlite"
 
+    @property
+    def fingerprint_db(self) -> Path:
+        """Remembered file digests of checkpoints (harness.identity), so a rerun does not rehash the weights."""
+        return self.home / "fingerprints.sqlite"
+
 
 def from_env(environ: dict[str, str] | None = None) -> Settings:
     env = dict(os.environ if environ is None else environ)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -53,6 +55,26 @@ class ModelIndexSpec(_Frozen):
     source_url: str = "https://huggingface.co/spaces/open-llm-leaderboard/open_llm_leaderboard?query={model}"
 
 
+@dataclass(frozen=True)
+class LeaderboardRule:
+    """How one lm-eval suite's output becomes the number on the card (formulas: harness.scoring.leaderboard)."""
+
+    metric: str
+    """lm-eval metric read from the results ("acc_norm", "acc", "exact_match", ...)."""
+    kind: Literal["raw", "group", "subtasks", "ifeval"] = "raw"
+    """raw: x100 of the group/task value; group: norm(group value, lower_bound); subtasks: mean of per-subtask
+    norm(v, 1/choices); ifeval: mean of inst- and prompt-level strict accuracy x100."""
+    filter: str = "none"
+    """lm-eval filter name in the packed "metric,filter" key ("strict-match" for GSM8K)."""
+    lower_bound: float = 0.0
+    subtask_choices: Mapping[str, int] = field(default_factory=dict)
+    """Answer choices per lm-eval leaf task, for kind "subtasks"."""
+    also: tuple[str, ...] = ()
+    """Further lm-eval metrics recorded beside the card's (MATH keeps both exact_match and exact_match_original)."""
+    unweighted_too: bool = False
+    """Also record `<metric>_unweighted`, the plain mean over the leaf tasks (the v1 leaderboard's own MMLU average)."""
+
+
 class SuiteSpec(_Frozen):
     name: str
     title: str
@@ -67,6 +89,8 @@ class SuiteSpec(_Frozen):
     description: str
     paper: str | None = None
     lm_eval_task: str | None = None
+    leaderboard: LeaderboardRule | None = None
+    """lm-eval suites: how lm-eval's output becomes the card's number."""
     model_index: ModelIndexSpec | None = None
     aggregate_of: tuple[str, ...] = ()
 

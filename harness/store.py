@@ -7,26 +7,13 @@ Layout of a run directory:
 
 from __future__ import annotations
 
-import json
-import re
-from collections.abc import Iterable
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from harness.errors import UserError
-from harness.io import atomic_write_text, read_text
+from harness.io import atomic_write_text, read_text, slug
 from harness.records import ReferenceSet, ResultRecord
-
-
-def slug(text: str) -> str:
-    """A file-system-safe, readable name; distinct labels stay distinct via a short hash when anything is replaced."""
-    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "model"
-    if cleaned != text:
-        import hashlib
-
-        cleaned = f"{cleaned[:80]}-{hashlib.sha1(text.encode()).hexdigest()[:8]}"
-    return cleaned
 
 
 class RunDir:
@@ -56,6 +43,10 @@ class RunDir:
             raise UserError(f"{self.root}: no such run directory; pass the folder given to --out")
         return [load_record(p) for p in sorted((self.root / "records").glob("*/*.json"))]
 
+    def items_path(self, model: str, variant: str | None, suite: str) -> Path:
+        """Per-item results of one record (harness.records.ItemRow, one JSON per line)."""
+        return self.samples_dir(model, variant, suite) / "items.jsonl"
+
 
 def load_record(path: Path) -> ResultRecord:
     text = read_text(path, "result record")
@@ -79,36 +70,7 @@ def write_reference(path: Path, ref: ReferenceSet) -> Path:
     return atomic_write_text(Path(path), ref.model_dump_json(indent=2) + "\n")
 
 
-def load_any(path: Path) -> list[ResultRecord]:
-    """Records from a run directory, a reference file, a single record file, or a model card (imported on the fly)."""
-    path = Path(path)
-    if path.is_dir():
-        return RunDir(path).records()
-    if path.suffix.lower() in {".md", ".markdown"}:
-        from harness.cardparse import parse_card
-
-        return parse_card(read_text(path, "model card"), source=str(path)).records
-    text = read_text(path, "results file")
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{path}: not JSON ({exc.msg} at line {exc.lineno}); pass a run directory, reference file or card") from None
-    if isinstance(data, dict) and "records" in data:
-        return load_reference(path).records
-    if isinstance(data, dict) and "suite" in data:
-        return [load_record(path)]
-    raise UserError(f"{path}: neither a reference file nor a result record; pass a run directory, reference JSON or card")
-
-
 def _first_error(exc: ValidationError) -> str:
     err = exc.errors()[0]
     where = ".".join(str(p) for p in err["loc"]) or "top level"
     return f"{where}: {err['msg']}"
-
-
-def merge(records: Iterable[ResultRecord]) -> list[ResultRecord]:
-    """Last record wins per (model, variant, suite)."""
-    out: dict[tuple[str, str | None, str], ResultRecord] = {}
-    for r in records:
-        out[r.key] = r
-    return list(out.values())

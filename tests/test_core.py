@@ -8,10 +8,12 @@ import pytest
 
 from harness.catalog import get_suite, suites
 from harness.errors import UserError
+from harness.io import slug
 from harness.records import Metric, Provenance, ResultRecord
 from harness.registry import Registry
+from harness.results import load_records as load_any
 from harness.specs import CARD_TABLES, suites_for_table
-from harness.store import RunDir, load_any, slug
+from harness.store import RunDir
 
 
 def make_record(model: str = "m", suite: str = "ifeval", value: float = 50.47) -> ResultRecord:

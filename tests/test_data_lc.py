@@ -7,9 +7,9 @@ import json
 
 import pytest
 
+from benchmarks.alpaca_eval.scoring import df_gamed_path
 from harness.data import fetch
 from harness.data.pulling import pull
-from harness.scoring.alpaca_eval import df_gamed_path
 from harness.settings import Settings
 from tests.test_data import _no_pypi, wheel_cache  # noqa: F401  (session fixture reused)
 

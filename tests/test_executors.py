@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from harness.backends.base import BackendOptions
+from harness.engines.context import ModelRef, RunContext, RunOptions
 from harness.executors import LocalExecutor, RayExecutor, SlurmExecutor, plan, run_matrix
-from harness.runners import ModelRef, RunContext
 from harness.settings import Settings
 from harness.store import RunDir
 from tests import executor_work
@@ -28,7 +28,15 @@ SUITES = ["alpaca_eval", "mt_bench"]
 def make_ctx(tmp: Path, **options) -> RunContext:
     (tmp / "cache").mkdir(parents=True, exist_ok=True)
     return RunContext(settings=Settings(home=tmp / "home", offline=True), run=RunDir(tmp / "run"),
-                      backend=BackendOptions(backend="fake"), options={"cache_dir": str(tmp / "cache"), **options})
+                      backend=BackendOptions(backend="fake"), options=RunOptions(**options))
+
+
+def cached(ctx: RunContext, delay: float = 0.0) -> executor_work.CachedItems:
+    return executor_work.CachedItems(str(ctx.run.root.parent / "cache"), delay)
+
+
+def failing(ctx: RunContext) -> executor_work.FailsOnMTBench:
+    return executor_work.FailsOnMTBench(str(ctx.run.root.parent / "cache"))
 
 
 def comparable(run: RunDir) -> list[dict]:
@@ -37,10 +45,10 @@ def comparable(run: RunDir) -> list[dict]:
 
 def test_local_runs_the_matrix_and_resumes(tmp_path):
     ctx = make_ctx(tmp_path)
-    out = run_matrix(plan(MODELS, SUITES), ctx, LocalExecutor(), work=executor_work.cached_items, progress=False)
+    out = run_matrix(plan(MODELS, SUITES), ctx, LocalExecutor(), work=cached(ctx), progress=False)
     assert [o.status for o in out] == ["done"] * 4
     assert len(ctx.run.records()) == 4
-    again = run_matrix(plan(MODELS, SUITES), ctx, LocalExecutor(), work=executor_work.cached_items, progress=False)
+    again = run_matrix(plan(MODELS, SUITES), ctx, LocalExecutor(), work=cached(ctx), progress=False)
     assert [o.status for o in again] == ["skipped"] * 4
     logs = list((ctx.run.root / "logs").glob("*.jsonl"))
     assert len(logs) == 4
@@ -50,15 +58,15 @@ def test_local_runs_the_matrix_and_resumes(tmp_path):
 
 def test_a_changed_setting_reruns_the_unit(tmp_path):
     ctx = make_ctx(tmp_path)
-    run_matrix(plan(MODELS[:1], SUITES[:1]), ctx, LocalExecutor(), work=executor_work.cached_items, progress=False)
-    ctx.limit = 5
-    out = run_matrix(plan(MODELS[:1], SUITES[:1]), ctx, LocalExecutor(), work=executor_work.cached_items, progress=False)
+    run_matrix(plan(MODELS[:1], SUITES[:1]), ctx, LocalExecutor(), work=cached(ctx), progress=False)
+    ctx = make_ctx(tmp_path, limit=5)
+    out = run_matrix(plan(MODELS[:1], SUITES[:1]), ctx, LocalExecutor(), work=cached(ctx), progress=False)
     assert out[0].status == "done"
 
 
 def test_a_unit_that_always_fails_is_recorded_and_the_rest_complete(tmp_path):
     ctx = make_ctx(tmp_path)
-    out = run_matrix(plan(MODELS, SUITES), ctx, LocalExecutor(), work=executor_work.fails_on_mt_bench, retries=2,
+    out = run_matrix(plan(MODELS, SUITES), ctx, LocalExecutor(), work=failing(ctx), retries=2,
                      progress=False)
     by = {(o.unit.model.label, o.unit.suite): o for o in out}
     assert by[("base", "mt_bench")].status == "failed" and by[("base", "mt_bench")].attempts == 3
@@ -66,29 +74,29 @@ def test_a_unit_that_always_fails_is_recorded_and_the_rest_complete(tmp_path):
     failed = ctx.run.find("base", None, "mt_bench")
     assert failed.status == "failed" and "refused the connection" in failed.error and not failed.metrics
     # A rerun retries recorded failures (they are not "complete").
-    again = run_matrix(plan(MODELS, SUITES), ctx, LocalExecutor(), work=executor_work.cached_items, progress=False)
+    again = run_matrix(plan(MODELS, SUITES), ctx, LocalExecutor(), work=cached(ctx), progress=False)
     assert sorted(o.status for o in again) == ["done", "done", "skipped", "skipped"]
 
 
 def test_shards_merge_exactly_and_the_merge_hits_the_cache(tmp_path):
     plain = make_ctx(tmp_path / "plain")
-    run_matrix(plan(MODELS[:1], ["alpaca_eval"]), plain, LocalExecutor(), work=executor_work.cached_items,
+    run_matrix(plan(MODELS[:1], ["alpaca_eval"]), plain, LocalExecutor(), work=cached(plain),
                progress=False)
     sharded = make_ctx(tmp_path / "sharded")
     units = plan(MODELS[:1], ["alpaca_eval"], shards={"alpaca_eval": 4})
     assert [u.shard for u in units] == [0, 1, 2, 3, -1]
-    run_matrix(units, sharded, LocalExecutor(), work=executor_work.cached_items, progress=False)
+    run_matrix(units, sharded, LocalExecutor(), work=cached(sharded), progress=False)
     assert comparable(sharded.run) == comparable(plain.run)
     assert (tmp_path / "sharded" / "cache" / "computed-ckpt-base-alpaca_eval.txt").read_text() == "0"
-    again = run_matrix(units, sharded, LocalExecutor(), work=executor_work.cached_items, progress=False)
+    again = run_matrix(units, sharded, LocalExecutor(), work=cached(sharded), progress=False)
     assert {o.status for o in again} == {"skipped"}
 
 
 def test_process_pool_gives_the_same_records(tmp_path):
     a = make_ctx(tmp_path / "a")
-    run_matrix(plan(MODELS, SUITES), a, LocalExecutor(), work=executor_work.cached_items, progress=False)
+    run_matrix(plan(MODELS, SUITES), a, LocalExecutor(), work=cached(a), progress=False)
     b = make_ctx(tmp_path / "b")
-    run_matrix(plan(MODELS, SUITES), b, LocalExecutor(workers=2), work=executor_work.cached_items, progress=False)
+    run_matrix(plan(MODELS, SUITES), b, LocalExecutor(workers=2), work=cached(b), progress=False)
     assert comparable(a.run) == comparable(b.run)
 
 
@@ -97,14 +105,14 @@ def test_ray_local_cluster_gives_the_same_records(tmp_path, monkeypatch):
     pytest.importorskip("ray")
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
     a = make_ctx(tmp_path / "a")
-    run_matrix(plan(MODELS, SUITES), a, LocalExecutor(), work=executor_work.cached_items, progress=False)
+    run_matrix(plan(MODELS, SUITES), a, LocalExecutor(), work=cached(a), progress=False)
     b = make_ctx(tmp_path / "b")
     ray_ex = RayExecutor(num_cpus=2)
     try:
-        out = run_matrix(plan(MODELS, SUITES), b, ray_ex, work=executor_work.fails_on_mt_bench, retries=1,
+        out = run_matrix(plan(MODELS, SUITES), b, ray_ex, work=failing(b), retries=1,
                          progress=False)
         assert sorted(o.status for o in out) == ["done", "done", "failed", "failed"]
-        run_matrix(plan(MODELS, SUITES), b, ray_ex, work=executor_work.cached_items, progress=False)
+        run_matrix(plan(MODELS, SUITES), b, ray_ex, work=cached(b), progress=False)
     finally:
         ray_ex.shutdown()
     assert comparable(a.run) == comparable(b.run)
@@ -115,10 +123,10 @@ def test_submitit_local_executor_gives_the_same_records(tmp_path, monkeypatch):
     pytest.importorskip("submitit")
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
     a = make_ctx(tmp_path / "a")
-    run_matrix(plan(MODELS, SUITES), a, LocalExecutor(), work=executor_work.cached_items, progress=False)
+    run_matrix(plan(MODELS, SUITES), a, LocalExecutor(), work=cached(a), progress=False)
     b = make_ctx(tmp_path / "b")
     out = run_matrix(plan(MODELS, SUITES), b, SlurmExecutor(folder=tmp_path / "slurm", cluster="local"),
-                     work=executor_work.cached_items, progress=False)
+                     work=cached(b), progress=False)
     assert {o.status for o in out} == {"done"}
     assert comparable(a.run) == comparable(b.run)
 
@@ -127,18 +135,17 @@ DRIVER = textwrap.dedent("""
     import sys
     from pathlib import Path
     sys.path.insert(0, {repo!r})
-    from tests.test_executors import MODELS, SUITES, make_ctx
-    from tests import executor_work
+    from tests.test_executors import MODELS, SUITES, cached, make_ctx
     from harness.executors import LocalExecutor, plan, run_matrix
-    ctx = make_ctx(Path({tmp!r}), delay=float(sys.argv[1]))
-    run_matrix(plan(MODELS, SUITES), ctx, LocalExecutor(), work=executor_work.cached_items, progress=False)
+    ctx = make_ctx(Path({tmp!r}))
+    run_matrix(plan(MODELS, SUITES), ctx, LocalExecutor(), work=cached(ctx, float(sys.argv[1])), progress=False)
 """)
 
 
 @pytest.mark.parametrize("kill_after", [0.3, 1.1, 2.3])
 def test_kill_9_of_the_driver_then_rerun_gives_identical_records(tmp_path, kill_after):
     reference = make_ctx(tmp_path / "ref")
-    run_matrix(plan(MODELS, SUITES), reference, LocalExecutor(), work=executor_work.cached_items, progress=False)
+    run_matrix(plan(MODELS, SUITES), reference, LocalExecutor(), work=cached(reference), progress=False)
     script = tmp_path / "driver.py"
     script.write_text(DRIVER.format(repo=str(REPO), tmp=str(tmp_path / "killed")))
     proc = subprocess.Popen([sys.executable, str(script), "0.5"], cwd=REPO)
@@ -159,10 +166,10 @@ def _real_ctx(tmp: Path) -> RunContext:
     if settings is None or not (settings.models_dir / "SmolLM2-135M-Instruct" / "config.json").exists() \
             or not (settings.data_dir / "mt_bench" / "manifest.json").exists():
         pytest.skip("needs a cache home with the embedded model and pulled data (nox -s prepare; SPPO_TEST_HOME)")
-    return RunContext(settings=settings, run=RunDir(tmp / "run"), limit=1, judge="local",
+    return RunContext(settings=settings, run=RunDir(tmp / "run"),
                       backend=BackendOptions(backend="hf", use_cache=False, batch_size=4),
-                      judge_backend=BackendOptions(backend="fake", use_cache=False),
-                      options={"max_new_tokens": 8})
+                      options=RunOptions(limit=1, judge="local", max_new_tokens=8,
+                                         judge_backend=BackendOptions(backend="fake", use_cache=False)))
 
 
 @pytest.mark.slow

@@ -113,7 +113,7 @@ def _arena_layout(tmp: Path) -> Path:
 
 
 def test_arena_import(cli, home, tmp_path):
-    from harness.scoring.arena_hard import arena_hard_score
+    from benchmarks.arena_hard.scoring import arena_hard_score
 
     path = _arena_layout(tmp_path)
     code, out, err = cli("import", "arena-hard", path, "--model", "my-model", "--out", tmp_path / "r")

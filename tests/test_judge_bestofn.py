@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from harness.backends.base import Completion
-from harness.bestofn import SAMPLING, best_of_n, variant_name
+from harness.engines.generation import SAMPLING, best_of_n, variant_name
 from harness.sppo.rank import LocalJudge, Ranked
 from tests.fixtures.judged.doubles import CountingScorer, RecordingGenerator
 

@@ -13,16 +13,14 @@ import pytest
 
 from harness.backends.base import BackendOptions, Completion
 from harness.catalog import get_suite
+from harness.engines.context import Injected, ModelRef, RunContext, RunOptions
+from harness.engines.judged import run_suite
 from harness.errors import UserError
-from harness.judged import run_suite
-from harness.runners import ModelRef, RunContext
 from harness.settings import Settings
 from harness.store import RunDir
 from tests.fixtures.judged.doubles import RecordingGenerator
 from tests.fixtures.judged.judge_server import judge_server
 from tests.test_judged_e2e import data_home  # noqa: F401  (module fixture: pulled data in a temp home)
-
-pytest.importorskip("harness.backends.openai_api")
 
 KEY_ENV = "SPPO_JUDGE_TEST_API_KEY"
 SECRET = "sk-test-0123456789-do-not-leak"
@@ -36,12 +34,12 @@ class MarkedGenerator(RecordingGenerator):
                 for i, c in enumerate(out)]
 
 
-def _ctx(home: Path, run: Path, url: str, limit: int = 6, concurrency: int = 4) -> RunContext:
+def _ctx(home: Path, run: Path, url: str, limit: int = 6, concurrency: int = 4, generator=None) -> RunContext:
     judge = BackendOptions(backend="openai", base_url=url, model=None, api_key_env=KEY_ENV, max_concurrency=concurrency,
                            extra={"timeout": "0.5", "retry_base": "0.01", "retry_cap": "0.05", "max_retries": "4"})
     return RunContext(settings=Settings(home=home, offline=True), run=RunDir(run), backend=BackendOptions(backend="fake"),
-                      limit=limit, judge="official", judge_backend=judge,
-                      options={"generator": MarkedGenerator(), "max_new_tokens": 16})
+                      options=RunOptions(limit=limit, judge="official", judge_backend=judge, max_new_tokens=16),
+                      injected=Injected(generator=generator or MarkedGenerator()))
 
 
 def _all_text(root: Path) -> str:
@@ -81,8 +79,7 @@ def test_endpoint_down_fails_fast_with_url(data_home, tmp_path, monkeypatch):  #
         port = s.getsockname()[1]
     url = f"http://127.0.0.1:{port}/v1"
     gen = MarkedGenerator()
-    ctx = _ctx(data_home, tmp_path / "run", url)
-    ctx.options["generator"] = gen
+    ctx = _ctx(data_home, tmp_path / "run", url, generator=gen)
     with pytest.raises(UserError, match=f"judge endpoint {url} is unreachable"):
         run_suite(get_suite("mt_bench"), ModelRef("ckpt", "m1"), ctx)
     assert gen.requests == []  # failed before generating anything
@@ -91,8 +88,8 @@ def test_endpoint_down_fails_fast_with_url(data_home, tmp_path, monkeypatch):  #
 def test_endpoint_going_down_keeps_finished_judgments(data_home, tmp_path, monkeypatch):  # noqa: F811
     monkeypatch.setenv(KEY_ENV, SECRET)
     with judge_server() as server:
-        ctx = _ctx(data_home, tmp_path / "run", server.url, limit=32, concurrency=1)  # batches of 32 games
-        ctx.options["generator"] = RecordingGenerator()
+        ctx = _ctx(data_home, tmp_path / "run", server.url, limit=32, concurrency=1,  # batches of 32 games
+                   generator=RecordingGenerator())
         from harness.judges import calls as calls_mod
 
         real_step = calls_mod.run_batched
@@ -104,12 +101,12 @@ def test_endpoint_going_down_keeps_finished_judgments(data_home, tmp_path, monke
                 return out
             return real_step(tasks, inputs, step_then_down, cache, concurrency, endpoint)
 
-        monkeypatch.setattr("harness.judges.arena_hard.run_batched", flaky)
+        monkeypatch.setattr("benchmarks.arena_hard.judging.run_batched", flaky)
         with pytest.raises(UserError, match=f"judge endpoint {server.url} failed all 32 calls") as err:
             run_suite(get_suite("arena_hard"), ModelRef("ckpt", "m1"), ctx)
         assert "32 finished judgments are kept" in str(err.value)
         assert SECRET not in str(err.value)
-        monkeypatch.setattr("harness.judges.arena_hard.run_batched", real_step)
+        monkeypatch.setattr("benchmarks.arena_hard.judging.run_batched", real_step)
         server.down = False
         before = server.total
         rec = run_suite(get_suite("arena_hard"), ModelRef("ckpt", "m1"), ctx)

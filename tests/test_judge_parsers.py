@@ -6,18 +6,13 @@ import math
 
 import pytest
 
+from benchmarks.alpaca_eval.judging import alpaca_local_preference, alpaca_preference, unswitch_preference
+from benchmarks.arena_hard.judging import arena_local_verdict, arena_verdict
+from benchmarks.mt_bench.judging import MT_RATING, MT_RATING_BACKUP, mt_local_rating, mt_rating
+from harness.catalog import suites
 from harness.judges import JUDGES, choose_judge
-from harness.judges.parsers import (
-    MT_RATING,
-    MT_RATING_BACKUP,
-    alpaca_local_preference,
-    alpaca_preference,
-    arena_local_verdict,
-    arena_verdict,
-    mt_local_rating,
-    mt_rating,
-    unswitch_preference,
-)
+
+suites()  # the judged suites register their judges
 
 
 @pytest.mark.parametrize(("top", "expected"), [
@@ -75,7 +70,8 @@ def test_mt_rating(text, expected):
 
 
 def test_chain_reads():
-    from harness.judges.parsers import arena_chain_logprobs, mt_chain_logprobs
+    from benchmarks.arena_hard.judging import arena_chain_logprobs
+    from benchmarks.mt_bench.judging import mt_chain_logprobs
 
     ln = math.log
     labels = arena_chain_logprobs({"A": ln(0.6), "B": ln(0.4)}, {">>B": ln(0.5), ">B": ln(0.3), "=B": ln(0.2)},
@@ -103,8 +99,8 @@ def test_mt_local_rating():
 def test_constants_equal_fastchat_own():
     from fastchat.llm_judge import common
 
-    from harness.judged import MT_TEMPERATURE
-    from harness.judges.mt_bench import NEED_REF_CATS
+    from benchmarks.mt_bench.judging import NEED_REF_CATS
+    from benchmarks.mt_bench.suite import MT_TEMPERATURE
 
     assert MT_RATING.pattern == common.one_score_pattern.pattern
     assert MT_RATING_BACKUP.pattern == common.one_score_pattern_backup.pattern
@@ -115,7 +111,7 @@ def test_constants_equal_fastchat_own():
 def test_arena_config_is_upstream_v01():
     import hashlib
 
-    from harness.judges.arena_hard import CONFIG, judge_config
+    from benchmarks.arena_hard.judging import CONFIG, judge_config
 
     assert hashlib.sha256(CONFIG.read_bytes()).hexdigest() == \
         "6e001736bacacdb1591ffca7eec953a7089f8f5604872d1ca4f9a6f9de1ee451"
@@ -144,6 +140,7 @@ def test_benchmark_modules_name_registered_judges():
     import benchmarks.mt_bench
 
     for module in (benchmarks.alpaca_eval, benchmarks.arena_hard, benchmarks.mt_bench):
-        official, local = (JUDGES.get(j) for j in module.JUDGES)
+        official, local = module.SUITE.judges
+        assert JUDGES.get(official.id) is official and JUDGES.get(local.id) is local
         assert official.official and not local.official
         assert official.suite == local.suite == module.SPEC.name

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.mt_bench.suite import MT_TEMPERATURE
 from harness.backends.base import BackendOptions, Completion
 from harness.catalog import get_suite
-from harness.judged import MT_TEMPERATURE, run_suite
-from harness.runners import ModelRef, RunContext
+from harness.engines.context import Injected, ModelRef, RunContext, RunOptions
+from harness.engines.judged import run_suite
 from harness.settings import Settings
 from harness.store import RunDir
 from tests.fixtures.judged.doubles import CountingScorer, RecordingGenerator, ScriptedJudge
@@ -34,11 +35,11 @@ def data_home(tmp_path_factory) -> Path:
     return home
 
 
-def _ctx(home: Path, run: Path, **options) -> RunContext:
-    judge = options.pop("judge", "local")
-    limit = options.pop("limit", 3)
+def _ctx(home: Path, run: Path, judge: str = "local", limit: int = 3, generator=None, judge_instance=None,
+         preference_scorer=None) -> RunContext:
     return RunContext(settings=Settings(home=home, offline=True), run=RunDir(run), backend=BackendOptions(backend="fake"),
-                      limit=limit, judge=judge, options={"max_new_tokens": 16, **options})
+                      options=RunOptions(limit=limit, judge=judge, max_new_tokens=16),
+                      injected=Injected(generator=generator, judge=judge_instance, preference=preference_scorer))
 
 
 @pytest.mark.parametrize("suite", SUITES)
@@ -143,9 +144,9 @@ def test_official_judge_retries_and_coverage(data_home, tmp_path):
 
 def test_best_of_n_is_its_own_row(data_home, tmp_path):
     gen = RecordingGenerator()
-    ctx = _ctx(data_home, tmp_path / "run", generator=gen, judge_instance=CountingScorer(), best_of_n=2,
+    ctx = _ctx(data_home, tmp_path / "run", generator=gen, judge_instance=CountingScorer(),
                preference_scorer=CountingScorer(), limit=2)
-    rec = run_suite(get_suite("alpaca_eval"), ModelRef("c", "m1"), ctx)
+    rec = run_suite(get_suite("alpaca_eval"), ModelRef("c", "m1", variant="best-of-2"), ctx)
     assert rec.variant == "best-of-2"
     assert len(gen.requests) == 4 and {r.params.temperature for r in gen.requests} == {0.7}
     assert {r.params.seed for r in gen.requests} == {0, 1}
@@ -179,12 +180,8 @@ def test_embedded_default_local_judge_all_suites(data_home, tmp_path):
 
     from harness.models import default_model_dir
 
-    env_home = Path(os.environ.get("SPPO_BENCH_HOME") or Path.home() / ".cache" / "sppo-bench")
-    for cand in (env_home, Path("/work/cache-home")):
-        if (default_model_dir(Settings(home=cand, offline=True)) / "config.json").is_file():
-            src = cand
-            break
-    else:
+    src = Path(os.environ.get("SPPO_BENCH_HOME") or Path.home() / ".cache" / "sppo-bench")
+    if not (default_model_dir(Settings(home=src, offline=True)) / "config.json").is_file():
         pytest.skip("the embedded default is not prepared (run `sppo-bench models prepare` or any eval once)")
     home = tmp_path / "home"
     shutil.copytree(data_home / "data", home / "data")
@@ -192,10 +189,11 @@ def test_embedded_default_local_judge_all_suites(data_home, tmp_path):
     settings = Settings(home=home, offline=True)
     # one context for the three suites, as `sppo-bench eval` builds it: the model loads once and judges itself
     ctx = RunContext(settings=settings, run=RunDir(tmp_path / "run"),
-                     backend=BackendOptions(backend="hf", model=None, device="cpu", batch_size=4), limit=1,
-                     judge="local", options={"max_new_tokens": 16})
+                     backend=BackendOptions(backend="hf", model=None, device="cpu", batch_size=4),
+                     options=RunOptions(limit=1, judge="local", max_new_tokens=16))
+    checkpoint = str(default_model_dir(settings))
     for suite in SUITES:
-        rec = run_suite(get_suite(suite), ModelRef(checkpoint="default", label="smollm2"), ctx)
+        rec = run_suite(get_suite(suite), ModelRef(checkpoint=checkpoint, label="smollm2"), ctx)
         assert rec.status == "partial" and rec.judge and not rec.judge.official
         assert rec.coverage and rec.coverage.failed == 0  # the local judge never fails to parse
         assert rec.metrics

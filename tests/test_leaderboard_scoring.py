@@ -78,7 +78,7 @@ def test_choice_counts_match_design_and_lm_eval_yaml() -> None:
     from lm_eval.tasks._index import TaskIndex
     from lm_eval.tasks._yaml_loader import load_yaml
 
-    from harness.lmeval import lm_eval_tasks_dir
+    from harness.engines.lmeval.tasks import lm_eval_tasks_dir
 
     index = TaskIndex.build([lm_eval_tasks_dir() / "leaderboard" / "bbh_mc"])
     for task, choices in BBH_CHOICES.items():

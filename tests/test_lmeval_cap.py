@@ -1,6 +1,6 @@
 """`--max-new-tokens` lowers a generative lm-eval task's limit and says so; it never raises one."""
 
-from harness.lmeval import apply_user_cap
+from harness.engines.lmeval.model import apply_user_cap
 
 
 def test_cap_lowers_and_notes():

@@ -7,15 +7,15 @@ leaderboard_v2_seed.json holds whole-item counts on the leaderboard's split size
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 from pathlib import Path
 
 import pytest
 
+from harness.catalog import suites
+from harness.engines.lmeval.results import import_file as _import_file
 from harness.errors import UserError
-from harness.importers.lm_eval import import_file
 from harness.scoring.leaderboard import average
 from harness.store import RunDir
 
@@ -27,8 +27,8 @@ SEED_V1 = {"arc_challenge": "65.02", "truthfulqa_mc2": "69.40", "winogrande": "7
            "hellaswag": "85.11", "mmlu": "58.84"}
 
 
-def _args(**kw) -> argparse.Namespace:
-    return argparse.Namespace(iteration=kw.get("iteration"), variant=kw.get("variant"))
+def import_file(path, model: str, **kw):
+    return _import_file(path, model, list(suites()), iteration=kw.get("iteration"), variant=kw.get("variant"))
 
 
 def _headline(record) -> float:
@@ -38,7 +38,7 @@ def _headline(record) -> float:
 
 
 def test_v2_seed_row_from_counts() -> None:
-    records = {r.suite: r for r in import_file(V2, "Mistral7B-PairRM-SPPO Iter 1", _args(iteration=1))}
+    records = {r.suite: r for r in import_file(V2, "Mistral7B-PairRM-SPPO Iter 1", iteration=1)}
     assert {s: f"{_headline(r):.2f}" for s, r in records.items()} == SEED_V2
     assert f"{average(_headline(r) for r in records.values()):.2f}" == "17.87"
     assert all(r.status == "complete" and r.iteration == 1 for r in records.values())
@@ -51,7 +51,7 @@ def test_v2_seed_row_from_counts() -> None:
 
 
 def test_math_records_both_checks_and_says_which_is_the_card_value() -> None:
-    math = next(r for r in import_file(V2, "m", _args()) if r.suite == "math_lvl5")
+    math = next(r for r in import_file(V2, "m") if r.suite == "math_lvl5")
     assert f"{math.metrics['exact_match_original'].value:.2f}" == "2.19"  # 29 / 1324
     assert math.metrics["exact_match"].value == pytest.approx(33 / 1324 * 100)  # math-verify
     assert math.provenance.generation["card_metric"] == "exact_match_original"
@@ -69,25 +69,25 @@ def test_pre_math_verify_results_use_their_exact_match_as_the_original(tmp_path:
     data["groups"]["leaderboard_math_hard"]["exact_match,none"] = 0.0
     path = tmp_path / "old.json"
     path.write_text(json.dumps(data))
-    math = next(r for r in import_file(path, "m", _args()) if r.suite == "math_lvl5")
+    math = next(r for r in import_file(path, "m") if r.suite == "math_lvl5")
     assert math.metrics["exact_match_original"].value == 0.0 and "exact_match" not in math.metrics
     assert any("predate" in n for n in math.notes)
 
 
 def test_provenance_carries_versions() -> None:
-    bbh = next(r for r in import_file(V2, "m", _args()) if r.suite == "bbh")
+    bbh = next(r for r in import_file(V2, "m") if r.suite == "bbh")
     assert bbh.provenance.source == "import:lm-eval"
     assert bbh.provenance.packages["lm_eval"] == "0.4.13"
     assert bbh.provenance.generation["task_versions"]["leaderboard_bbh_navigate"] == 1.0
     assert bbh.provenance.generation["n_shot"]["leaderboard_bbh_navigate"] == 3
     assert bbh.provenance.dataset and bbh.provenance.dataset.id == "SaylorTwift/bbh"
-    ifeval = next(r for r in import_file(V2, "m", _args()) if r.suite == "ifeval")
+    ifeval = next(r for r in import_file(V2, "m") if r.suite == "ifeval")
     assert ifeval.provenance.generation["generation_kwargs"]["max_gen_toks"] == 1280
     assert ifeval.provenance.generation["apply_chat_template"] is True
 
 
 def test_v1_seed_row() -> None:
-    records = {r.suite: r for r in import_file(V1, "m", _args())}
+    records = {r.suite: r for r in import_file(V1, "m")}
     assert {s: f"{_headline(r):.2f}" for s, r in records.items()} == SEED_V1
     assert f"{average(_headline(r) for r in records.values()):.2f}" == "66.67"
     # the v1 leaderboard's own MMLU average weighs the 57 subjects equally: a different number, kept beside it
@@ -107,7 +107,7 @@ def test_partial_file_is_marked_partial(tmp_path: Path) -> None:
     data["config"]["limit"] = 10
     path = tmp_path / "limited.json"
     path.write_text(json.dumps(data))
-    pro = next(r for r in import_file(path, "m", _args()) if r.suite == "mmlu_pro")
+    pro = next(r for r in import_file(path, "m") if r.suite == "mmlu_pro")
     assert pro.status == "partial" and pro.limit == 10
 
 
@@ -129,17 +129,17 @@ def test_bad_files_name_the_problem(tmp_path: Path, mutate, message: str) -> Non
     path = tmp_path / "bad.json"
     path.write_text(json.dumps(data))
     with pytest.raises(UserError, match=message.replace("`", ".").replace("(", r"\(")):
-        import_file(path, "m", _args())
+        import_file(path, "m")
 
 
 def test_not_an_lm_eval_file(tmp_path: Path) -> None:
     path = tmp_path / "other.json"
     path.write_text(json.dumps({"results": {"lambada_openai": {"acc,none": 0.5}}, "versions": {}}))
     with pytest.raises(UserError, match="no Open LLM Leaderboard task"):
-        import_file(path, "m", _args())
+        import_file(path, "m")
     path.write_text("[1, 2]")
     with pytest.raises(UserError, match="JSON object"):
-        import_file(path, "m", _args())
+        import_file(path, "m")
     path.write_text("{not json")
     with pytest.raises(UserError, match="not JSON"):
-        import_file(path, "m", _args())
+        import_file(path, "m")

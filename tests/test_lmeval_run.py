@@ -18,9 +18,9 @@ import pytest
 
 from harness.backends.base import BackendOptions
 from harness.catalog import get_suite
+from harness.engines.context import ModelRef, RunContext, RunOptions
+from harness.engines.lmeval.results import rule_for
 from harness.errors import UserError
-from harness.importers.lm_eval import rule_for
-from harness.runners import ModelRef, RunContext
 from harness.scoring import leaderboard as lb
 from harness.settings import Settings, from_env
 from harness.store import RunDir
@@ -61,12 +61,12 @@ def _ctx(tmp_path: Path, *, limit: int | None = 1, home: Path | None = None, mir
          **backend) -> RunContext:
     settings = Settings(home=home or tmp_path / "home", offline=True)
     opts = BackendOptions(device="cpu", dtype="float32", batch_size=8, **backend)
-    return RunContext(settings=settings, run=RunDir(tmp_path / "run"), backend=opts, limit=limit,
-                      options={"data_dir": str(mirror)} if mirror else {})
+    return RunContext(settings=settings, run=RunDir(tmp_path / "run"), backend=opts,
+                      options=RunOptions(limit=limit, data_dir=str(mirror) if mirror else None))
 
 
 def _run(suite: str, checkpoint: Path | str, ctx: RunContext):
-    from harness.lmeval import run_suite
+    from harness.engines.lmeval import run_suite
 
     return run_suite(get_suite(suite), ModelRef(checkpoint=str(checkpoint), label="tiny"), ctx)
 
@@ -105,7 +105,7 @@ def test_fixture_suite_runs_through_shipped_task(suite: str, tiny: Path, tmp_pat
     assert record.provenance.dataset and record.provenance.dataset.source == str(FIXTURES / suite)
     assert record.provenance.generation["apply_chat_template"] is (spec.table == "open_llm_v2")
     out = ctx.run.samples_dir("tiny", None, suite)
-    assert (out / "results.json").is_file() and list((out / "lm_cache").glob("*.db"))
+    assert (out / "results.json").is_file() and not (out / "lm_cache").exists()  # no pickles in a run directory
     generated = sorted((out / "tasks").glob("*.yaml"))
     assert generated and all("include: /" in p.read_text() and "dataset_path: json" in p.read_text() for p in generated)
     if suite in ("bbh", "musr", "gpqa", "math_lvl5"):
@@ -116,9 +116,11 @@ def test_fixture_suite_runs_through_shipped_task(suite: str, tiny: Path, tmp_pat
 def test_rerun_is_served_by_the_request_cache(tiny: Path, tmp_path: Path, caplog) -> None:
     ctx = _ctx(tmp_path)
     first = _run("musr", tiny, ctx)
-    with caplog.at_level(logging.INFO, logger="lm_eval.api.model"):
+    with caplog.at_level(logging.INFO, logger="harness.engines.lmeval.model"):
         second = _run("musr", tiny, ctx)
-    assert any("Requests remaining: 0" in r.getMessage() for r in caplog.records)
+    assert any("0 computed" in r.getMessage() for r in caplog.records)
+    assert not any(r.getMessage().endswith(" computed") and " 0 computed" not in r.getMessage()
+                   for r in caplog.records)
     assert second.metrics == first.metrics
 
 
@@ -128,12 +130,12 @@ def test_shards_fill_the_cache_the_merge_reads(tiny: Path, tmp_path: Path, caplo
 
     ctx = _ctx(tmp_path, limit=None)
     for k in range(2):
-        part = _run("musr", tiny, dataclasses.replace(ctx, options={**ctx.options, "shard": (k, 2)}))
+        part = _run("musr", tiny, dataclasses.replace(ctx, shard=(k, 2)))
         assert part.coverage and part.coverage.scored == 3  # one of the two items of each of the 3 subsets
-    with caplog.at_level(logging.INFO, logger="lm_eval.api.model"):
+    with caplog.at_level(logging.INFO, logger="harness.engines.lmeval.model"):
         merged = _run("musr", tiny, ctx)
     assert merged.status == "complete" and merged.coverage and merged.coverage.scored == 6
-    assert any("Requests remaining: 0" in r.getMessage() for r in caplog.records)
+    assert any("0 computed" in r.getMessage() for r in caplog.records)
 
 
 @pytest.mark.slow
@@ -204,7 +206,7 @@ def test_vllm_backend(tiny: Path, tmp_path: Path) -> None:
 
 
 def test_unknown_lm_eval_task(tmp_path: Path) -> None:
-    from harness.lmeval import run_suite
+    from harness.engines.lmeval import run_suite
 
     spec = get_suite("bbh").model_copy(update={"lm_eval_task": "leaderboard_bbh_nonexistent"})
     with pytest.raises(UserError, match="no task `leaderboard_bbh_nonexistent`"):
@@ -230,7 +232,7 @@ def test_mirror_missing_a_split_names_the_file(tmp_path: Path) -> None:
 
 
 def test_offline_data_splitting_keeps_rows_with_unicode_line_separators(tmp_path: Path) -> None:
-    from harness.lmeval import _carve_fewshot, _split_by_column
+    from harness.engines.lmeval.tasks import _carve_fewshot, _split_by_column
 
     rows = [json.dumps({"question": f"q{i}\u2028second line", "subject": "s" if i < 6 else "t"}, ensure_ascii=False)
             for i in range(8)]

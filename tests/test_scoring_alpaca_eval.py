@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness.scoring.alpaca_eval import avg_length, df_gamed_problem, length_controlled, win_rate
+from benchmarks.alpaca_eval.scoring import avg_length, df_gamed_problem, length_controlled, win_rate
 
 MODELS = ["OpenHermes-2.5-Mistral-7B", "gpt-3.5-turbo-1106"]
 

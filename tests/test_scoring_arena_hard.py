@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness.scoring.arena_hard import (
+from benchmarks.arena_hard.scoring import (
     arena_hard_score,
     avg_tokens,
     battles_from_judgments,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.scoring.mt_bench import mt_bench_scores
+from benchmarks.mt_bench.scoring import mt_bench_scores
 
 
 def test_turn_means_exclude_unparsable():

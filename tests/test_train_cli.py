@@ -146,7 +146,7 @@ def test_nan_scores_stop_the_iteration_keep_the_earlier_and_exit_2(cli, tmp_path
 @pytest.mark.slow
 def test_train_and_eval_runs_every_suite_on_every_checkpoint_and_writes_the_card(cli, tmp_path, tiny, monkeypatch):
     import harness.commands.train as train_cmd
-    import harness.executors as executors
+    import harness.executors.matrix as matrix
 
     def unavailable(name, settings):
         return "no data offline; run `sppo-bench data pull --suites mt_bench`" if name == "mt_bench" else None
@@ -154,13 +154,13 @@ def test_train_and_eval_runs_every_suite_on_every_checkpoint_and_writes_the_card
     def fake_ifeval(unit, ctx):  # stands in for lm-eval: the orchestration is under test here, not the suite
         value = 20.0 + 5 * (unit.model.iteration or 0)
         return ResultRecord(model=unit.model.label, iteration=unit.model.iteration, checkpoint=unit.model.checkpoint,
-                            suite=unit.suite, limit=ctx.limit, status="partial",
+                            suite=unit.suite, limit=ctx.options.limit, status="partial",
                             metrics={"strict_acc": Metric(value=value), "prompt_level_strict_acc": Metric(value=value),
                                      "inst_level_strict_acc": Metric(value=value)},
                             provenance=Provenance(source="run", location=unit.model.checkpoint))
 
     monkeypatch.setattr(train_cmd, "suite_unavailable", unavailable)
-    monkeypatch.setattr(executors, "run_registered_suite", fake_ifeval)
+    monkeypatch.setattr(matrix, "run_registered_suite", fake_ifeval)
     cfg = write_config(tmp_path, tiny, extra='[eval]\nsuites = ["ifeval", "mt_bench"]\nlimit = 2\n')
     out = tmp_path / "run"
     code, stdout, err = cli("train-and-eval", "--iters", "2", "--config", cfg, "--out", out, "--no-progress")

@@ -1,15 +1,13 @@
 """Model backends behind the narrow protocol in `base.py`, chosen by name; heavy SDKs load only in the chosen module.
 
 `load_backend(options, settings)` is the one entry point: it resolves the checkpoint (the embedded default when no model
-is given, once `harness.models` provides it), builds the backend and wraps it in the generation cache unless
-`options.use_cache` is off.
+is given), builds the backend and wraps it in the generation cache unless `options.use_cache` is off.
 """
 
 from __future__ import annotations
 
 import difflib
 import importlib
-from typing import Any
 
 from harness.backends.base import (
     BackendOptions,
@@ -66,18 +64,10 @@ def load_backend(options: BackendOptions, settings: Settings) -> ChatBackend:
 
 
 def resolve_checkpoint(settings: Settings, model: str | None) -> str:
-    """A local folder or hub id for a local backend: `harness.models.resolve_model` when it exists, else `model`."""
-    try:
-        models: Any = importlib.import_module("harness.models")
-    except ModuleNotFoundError as exc:
-        if exc.name != "harness.models":
-            raise
-        models = None
-    if models is not None and hasattr(models, "resolve_model"):
-        return str(models.resolve_model(settings, model))
-    if not model:
-        raise UserError("no model given and the embedded default is not available; pass --model PATH_OR_HUB_ID")
-    return model
+    """A validated local folder or hub id for a local backend; None means the embedded default (harness.models)."""
+    from harness.models import resolve_model
+
+    return str(resolve_model(settings, model))
 
 
 def _replace_model(options: BackendOptions, model: str) -> BackendOptions:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from harness import tables
 from harness.catalog import suites
+from harness.results import load_records
 from harness.settings import Settings
-from harness.store import load_any
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -43,6 +44,6 @@ def cmd_suites(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_results_table(args: argparse.Namespace, settings: Settings) -> int:
-    records = load_any(args.path)
+    records = load_records(Path(args.path))
     sys.stdout.write(tables.render(tables.rows(records, subtasks=args.subtasks), args.format))
     return 0

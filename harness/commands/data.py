@@ -37,7 +37,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_pull(args: argparse.Namespace, settings: Settings) -> int:
+    from harness.catalog import suites
     from harness.data import pull
+
+    suites()  # the registry names the hub-only suites' datasets
 
     names = [n.strip() for n in args.suites.split(",") if n.strip()] if args.suites else None
     print(f"data home: {settings.data_dir}" + ("  (HF_HUB_OFFLINE: hub skipped)" if settings.offline else ""))
@@ -54,8 +57,11 @@ def cmd_pull(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
+    from harness.catalog import suites
     from harness.data import load_manifest
     from harness.data.pulling import all_targets, describe_sources
+
+    suites()
 
     print(f"{'suite':<15} {'status':<8} {'rows':>7}  {'from':<12} sources, in the order tried")
     for target in all_targets().values():

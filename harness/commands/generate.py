@@ -17,7 +17,7 @@ from typing import Any
 
 from harness.backends import load_backend
 from harness.backends.base import ChatRequest, Message, SamplingParams
-from harness.commands.evaluate import add_backend_options, backend_options
+from harness.commands.options import add_backend_options, backend_options
 from harness.errors import UserError
 from harness.io import atomic_write_text, read_text
 from harness.settings import Settings

@@ -1,39 +1,63 @@
-"""`sppo-bench import lm-eval|alpaca-eval|arena-hard|mt-bench FILE --model NAME --out RUN_DIR`."""
+"""`sppo-bench import lm-eval|alpaca-eval|arena-hard|mt-bench FILE --model NAME --out RUN_DIR`: published raw results
+into records (and per-item rows), scored as upstream scores them. The judged kinds are the judged suites' own
+importers (benchmarks/<suite>); lm-eval results go through the lm-eval engine's record builder."""
 
 from __future__ import annotations
 
 import argparse
-import importlib
 from pathlib import Path
 
-from harness.errors import CapabilityMissing
-from harness.importers import KINDS
+from harness.catalog import suites
+from harness.engines.judged import JUDGED_SUITES, ImportRequest
+from harness.io import write_jsonl
+from harness.records import ItemRow, ResultRecord
 from harness.settings import Settings
 from harness.store import RunDir
+
+LM_EVAL = "lm-eval"
+
+
+def kinds() -> list[str]:
+    suites()  # registers the judged suites
+    return sorted([LM_EVAL, *(getattr(s, "import_kind", s.name) for s in JUDGED_SUITES)])
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("import", help="turn published results (lm-eval, alpaca_eval, arena-hard, FastChat) into records")
-    p.add_argument("kind", choices=sorted(KINDS), help="what kind of file it is")
-    p.add_argument("path", help="the results / annotations / judgments file")
+    p.add_argument("kind", choices=kinds(), help="what kind of file it is")
+    p.add_argument("path", type=Path, help="the results / annotations / judgments file")
     p.add_argument("--model", required=True, help="the model's row label in records and cards")
-    p.add_argument("--out", required=True, help="run directory to write the records into")
+    p.add_argument("--out", required=True, type=Path, help="run directory to write the records into")
     p.add_argument("--iteration", type=int, help="SPPO iteration this model is (for cards and checks)")
     p.add_argument("--variant", help="decoding variant shown as its own row, e.g. best-of-16")
-    p.add_argument("--baseline", help="baseline model name or file, where the kind needs one")
+    p.add_argument("--baseline", help="baseline model name, where the kind needs one")
     p.set_defaults(func=cmd_import)
 
 
 def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
-    module_name = KINDS[args.kind]
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name != module_name:
-            raise
-        raise CapabilityMissing(f"`import {args.kind}` is not built yet") from None
-    records = module.import_file(Path(args.path), args.model, args)
-    run = RunDir(Path(args.out))
-    for record in records:
+    imported = import_results(args.kind, args.path, args.model, settings, iteration=args.iteration,
+                              variant=args.variant, baseline=args.baseline)
+    run = RunDir(args.out)
+    failed = False
+    for record, items in imported:
+        if items is not None:
+            write_jsonl(run.items_path(record.model, record.variant, record.suite),
+                        [i.model_dump(mode="json") for i in items])
         print(f"{record.label} / {record.suite}: {record.status} -> {run.write(record)}")
-    return 0
+        failed = failed or record.status == "failed"
+    return 1 if failed else 0
+
+
+def import_results(kind: str, path: Path, model: str, settings: Settings, iteration: int | None = None,
+                   variant: str | None = None, baseline: str | None = None
+                   ) -> list[tuple[ResultRecord, list[ItemRow] | None]]:
+    """Records (and per-item rows where the file has them) of one published results file."""
+    if kind == LM_EVAL:
+        from harness.engines.lmeval.results import import_file
+
+        return [(r, None) for r in import_file(path, model, list(suites()), iteration=iteration, variant=variant)]
+    suite = next(s for s in JUDGED_SUITES if getattr(s, "import_kind", s.name) == kind)
+    request = ImportRequest(path=path, model=model, variant=variant, iteration=iteration, baseline=baseline,
+                            data_dir=settings.data_dir)
+    record, items = suite.import_file(request)
+    return [(record, items)]

@@ -11,16 +11,18 @@ from pathlib import Path
 
 from harness import cards, check
 from harness.errors import UserError
-from harness.io import atomic_write_bytes, atomic_write_text, read_text
+from harness.io import atomic_write_text, read_text
 from harness.records import ReferenceSet
+from harness.reporting import check_output, write_report
+from harness.results import load_records
 from harness.settings import Settings
-from harness.store import RunDir, load_any, load_reference, write_reference
+from harness.store import load_reference, write_reference
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="render a markdown model card (and plots) from result records")
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--run", type=Path, help="run directory written by `sppo-bench eval`")
+    src.add_argument("--run", type=Path, help="run directory written by `sppo-bench eval` (or a train-and-eval folder)")
     src.add_argument("--reference", type=Path, help="reference JSON (from `reference import`) or a model card")
     p.add_argument("--out", type=Path, required=True, help="card to write, e.g. reports/MyModel.md")
     p.add_argument("--model", help="the model the card is about (its model-index name); default: latest iteration")
@@ -49,27 +51,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     if args.run is not None:
-        records = cards.with_averages(RunDir(args.run).records())
+        records = cards.with_averages(load_records(args.run))
         source, card_model = str(args.run), None
-        if not records:
-            raise UserError(f"{args.run}: the run directory holds no records; run `sppo-bench eval` into it first")
     else:
         ref = _load_reference(args.reference)
         records, source, card_model = ref.records, str(args.reference), ref.card_model
-    subject = cards.choose_subject(records, args.model or card_model)
-    plot_dir = args.out.parent / f"{args.out.stem}-plots"
-    pngs: dict[str, bytes] = {}
-    if args.plots:
-        from harness.plots import headline_plots
-
-        pngs = headline_plots(records)
-    links = {suite: f"{plot_dir.name}/{suite}.png" for suite in pngs}
-    text = cards.render_card(records, subject=subject, source=source, plots=links)
-    _check_output(args.out)
-    for suite, png in pngs.items():
-        atomic_write_bytes(plot_dir / f"{suite}.png", png)
-    atomic_write_text(args.out, text)
-    print(f"wrote {args.out} ({len(records)} records" + (f", {len(pngs)} plots in {plot_dir})" if pngs else ")"))
+    report = write_report(records, args.out, source=source, subject=args.model or card_model, plots=args.plots)
+    plots = f", {len(report.plots)} plots in {report.plots[0].parent})" if report.plots else ")"
+    print(f"wrote {args.out} ({report.records} records" + plots)
     return 0
 
 
@@ -78,7 +67,7 @@ def cmd_reference_import(args: argparse.Namespace, settings: Settings) -> int:
 
     ref = parse_card(read_text(args.card, "model card"), source=str(args.card))
     out = args.out or Path("results") / "reference" / f"{args.card.stem}.json"
-    _check_output(out)
+    check_output(out)
     write_reference(out, ref)
     n_metrics = sum(len(r.metrics) for r in ref.records)
     models = sorted({r.label for r in ref.records})
@@ -87,12 +76,12 @@ def cmd_reference_import(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
-    reference = load_any(args.reference)
-    results = load_any(args.results)
+    reference = load_records(args.reference)
+    results = load_records(args.results)
     comparisons = check.compare(reference, results, abs_tol=args.abs_tol, sigma=args.sigma,
                                 two_sided=args.two_sided, match=args.match)
     if args.junit is not None:
-        _check_output(args.junit)
+        check_output(args.junit)
         atomic_write_text(args.junit, check.junit_xml(comparisons))
     print(check.markdown(comparisons), end="")
     return check.exit_code(comparisons)
@@ -106,12 +95,3 @@ def _load_reference(path: Path) -> ReferenceSet:
     if path.is_dir():
         raise UserError(f"{path} is a folder; for a run directory use --run")
     return load_reference(path)
-
-
-def _check_output(path: Path) -> None:
-    """Refuse before writing anything: an output path under a file, or a folder where the file should go."""
-    if path.is_dir():
-        raise UserError(f"{path} is a folder; give a file path to write to")
-    for parent in path.parents:
-        if parent.exists() and not parent.is_dir():
-            raise UserError(f"{path}: {parent} is a file, not a folder; choose an output path outside it")

@@ -8,16 +8,22 @@ then the model card + plots and, when the config names a reference, the regressi
 from __future__ import annotations
 
 import argparse
-import functools
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness import cards, check
 from harness.backends.base import BackendOptions
 from harness.catalog import get_suite
+from harness.commands.options import add_executor_options, scale_out
+from harness.engines import runner_for
+from harness.engines.context import ModelRef, RunOptions
 from harness.errors import UserError
-from harness.records import ResultRecord
-from harness.runners import ModelRef, RunContext, runner_for
+from harness.evaluation import ScaleOut, evaluate
+from harness.judges import resolve_choice
+from harness.reporting import write_report
+from harness.results import load_records
+from harness.runlock import run_lock
 from harness.settings import Settings
 from harness.sppo.config import SPPOConfig, load_config, load_profile
 from harness.sppo.pipeline import TrainRun, run_training
@@ -35,8 +41,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--out", type=Path, help="output folder (default: runs/<config name>); rerun to resume")
         p.add_argument("--no-progress", action="store_true", help="no progress bars")
         if name == "train-and-eval":
-            from harness.commands.evaluate import add_executor_options
-
             add_executor_options(p)
         p.set_defaults(func=cmd_train_and_eval if name == "train-and-eval" else cmd_train)
 
@@ -44,7 +48,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     cfg, out = _setup(args)
     start = time.perf_counter()
-    run = run_training(cfg, out, args.iters, settings, progress=not args.no_progress)
+    with run_lock(out):
+        run = run_training(cfg, out, args.iters, settings, progress=not args.no_progress)
     _print_training(run, time.perf_counter() - start)
     if run.stopped:
         raise UserError(run.stopped)
@@ -53,16 +58,17 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_train_and_eval(args: argparse.Namespace, settings: Settings) -> int:
     cfg, out = _setup(args)
-    start = time.perf_counter()
-    run = run_training(cfg, out, args.iters, settings, progress=not args.no_progress)
-    train_seconds = time.perf_counter() - start
-    models = [ModelRef(checkpoint=run.base, label=run.base_label, iteration=0)] + [
-        ModelRef(checkpoint=str(it.checkpoint), label=f"{cfg.name} Iter {it.iteration}", iteration=it.iteration)
-        for it in run.iterations
-    ]
-    evaluation = evaluate_checkpoints(cfg, models, out / "eval", settings, progress=not args.no_progress,
-                                      scale_out=args)
-    report = render_report(cfg, out, evaluation)
+    scale = scale_out(args)
+    with run_lock(out, wait=args.wait):
+        start = time.perf_counter()
+        run = run_training(cfg, out, args.iters, settings, progress=not args.no_progress)
+        train_seconds = time.perf_counter() - start
+        models = [ModelRef(checkpoint=run.base, label=run.base_label, iteration=0)] + [
+            ModelRef(checkpoint=str(it.checkpoint), label=f"{cfg.name} Iter {it.iteration}", iteration=it.iteration)
+            for it in run.iterations
+        ]
+        evaluation = evaluate_checkpoints(cfg, models, out / "eval", settings, scale, progress=not args.no_progress)
+        report = render_report(cfg, out, evaluation)
     _print_training(run, train_seconds)
     _print_evaluation(evaluation, report)
     if run.stopped:
@@ -83,7 +89,7 @@ class Evaluation:
 
 
 @dataclass
-class Report:
+class TrainReport:
     card: Path | None = None
     plots: list[Path] = field(default_factory=list)
     check: str | None = None
@@ -92,12 +98,9 @@ class Report:
 
 
 def evaluate_checkpoints(cfg: SPPOConfig, models: list[ModelRef], run_dir: Path, settings: Settings,
-                         progress: bool = True, scale_out: argparse.Namespace | None = None) -> Evaluation:
-    """Every configured suite on every checkpoint; a suite whose engine or data is unavailable is skipped, named.
-    `scale_out` carries the --executor/--workers/--shards/--retries options (local, sequential when absent)."""
-    from harness.commands.evaluate import parse_pairs
-    from harness.executors import make_executor, plan, run_matrix
-
+                         scale: ScaleOut = ScaleOut(), progress: bool = True) -> Evaluation:
+    """Every configured suite on every checkpoint, through the function `sppo-bench eval` runs; a suite whose engine
+    or data is unavailable here is skipped and named."""
     ev = Evaluation(run_dir=run_dir)
     start = time.perf_counter()
     for name in cfg.eval.suites:
@@ -108,21 +111,12 @@ def evaluate_checkpoints(cfg: SPPOConfig, models: list[ModelRef], run_dir: Path,
         else:
             ev.ran.append(name)
     if ev.ran and models:
-        ctx = RunContext(settings=settings, run=RunDir(run_dir),
-                         backend=BackendOptions(backend=cfg.eval.backend, batch_size=cfg.eval.batch_size,
-                                                chat_template=cfg.model.chat_template),
-                         limit=cfg.eval.limit, seed=cfg.eval.seed, judge=cfg.eval.judge,
-                         options={"max_new_tokens": cfg.eval.max_new_tokens} if cfg.eval.max_new_tokens else {})
-        work = functools.partial(_run_with_note, note=cfg.note)
-        so = scale_out
-        executor = make_executor(so.executor if so else "local", run_dir, workers=so.workers if so else 1,
-                                 ray_address=so.ray_address if so else None,
-                                 slurm=parse_pairs(so.slurm, "--slurm") if so else None)
-        shards = {k: int(v) for k, v in parse_pairs(so.shards, "--shards").items()} if so else {}
-        outcomes = run_matrix(plan(models, ev.ran, shards), ctx, executor, work=work, progress=progress,
-                              retries=so.retries if so else 2)
-        if hasattr(executor, "shutdown"):
-            executor.shutdown()
+        backend = BackendOptions(backend=cfg.eval.backend, batch_size=cfg.eval.batch_size,
+                                 chat_template=cfg.model.chat_template)
+        options = RunOptions(limit=cfg.eval.limit, seed=cfg.eval.seed, judge=cfg.eval.judge or resolve_choice(),
+                             max_new_tokens=cfg.eval.max_new_tokens, note=cfg.note)
+        outcomes = evaluate(models, ev.ran, run_dir, settings, backend=backend, options=options, scale=scale,
+                            progress=progress)
         for o in outcomes:
             ev.outcomes[o.unit.name] = o.status
             if o.status == "failed":
@@ -132,11 +126,10 @@ def evaluate_checkpoints(cfg: SPPOConfig, models: list[ModelRef], run_dir: Path,
 
 
 def suite_unavailable(name: str, settings: Settings) -> str | None:
-    """Why a suite cannot run here (its runner is not built, it is an average, its data is unreachable), or None."""
+    """Why a suite cannot run here (it is an average, its data is unreachable), or None."""
     try:
-        spec = get_suite(name)
-        runner_for(spec)
-    except UserError as exc:  # unknown name, aggregate, or CapabilityMissing
+        runner_for(get_suite(name))
+    except UserError as exc:  # unknown name or an average
         return str(exc)
     from harness.data import ensure
 
@@ -147,65 +140,23 @@ def suite_unavailable(name: str, settings: Settings) -> str | None:
     return None
 
 
-def _run_with_note(unit: object, ctx: RunContext, note: str | None) -> ResultRecord:
-    from harness.executors import run_registered_suite
-
-    record = run_registered_suite(unit, ctx)  # type: ignore[arg-type]
-    if note and note not in record.notes:
-        record = record.model_copy(update={"notes": [*record.notes, note]})
-    return record
-
-
-def render_report(cfg: SPPOConfig, out: Path, ev: Evaluation) -> Report:
-    """The model card + plots from the evaluation records, and the regression check when a reference is named."""
-    report = Report()
-    try:
-        records = RunDir(ev.run_dir).records() if ev.run_dir.is_dir() else []
-    except UserError as exc:
-        report.notes.append(f"report: {exc}")
-        return report
+def render_report(cfg: SPPOConfig, out: Path, ev: Evaluation) -> TrainReport:
+    """The model card + plots from the evaluation records (the function `sppo-bench report` runs), and the regression
+    check when the config names a reference."""
+    report = TrainReport()
+    records = RunDir(ev.run_dir).records() if (ev.run_dir / "records").is_dir() else []
     if not records:
         report.notes.append("report: no evaluation records, so no card")
         return report
-    try:
-        from harness import cards
-        from harness.io import atomic_write_bytes, atomic_write_text
-        from harness.plots import headline_plots
-    except ImportError as exc:
-        report.notes.append(f"report: not available ({exc}); run `sppo-bench report --run {ev.run_dir}` later")
-        return report
-    card = out / "report" / f"{cfg.name}.md"
-    plot_dir = card.parent / f"{card.stem}-plots"
-    all_records = cards.with_averages(records)
-    pngs = headline_plots(all_records)
-    links = {suite: f"{plot_dir.name}/{suite}.png" for suite in pngs}
-    text = cards.render_card(all_records, subject=cards.choose_subject(all_records, None), source=str(ev.run_dir),
-                             plots=links)
-    text = with_run_notes(text, cfg.note, ev.not_run)
-    for suite, png in pngs.items():
-        report.plots.append(atomic_write_bytes(plot_dir / f"{suite}.png", png))
-    report.card = atomic_write_text(card, text)
+    preface = ([f"**{cfg.note}**"] if cfg.note else []) + [f"Not run: `{s}` ({why})" for s, why in ev.not_run.items()]
+    written = write_report(cards.with_averages(records), out / "report" / f"{cfg.name}.md", source=str(ev.run_dir),
+                           preface=preface)
+    report.card, report.plots = written.card, written.plots
     if cfg.eval.reference:
-        from harness import check
-        from harness.store import load_any
-
-        comparisons = check.compare(load_any(Path(cfg.eval.reference)), records)
+        comparisons = check.compare(load_records(Path(cfg.eval.reference)), records)
         report.check = check.markdown(comparisons)
         report.check_failed = check.exit_code(comparisons) != 0
     return report
-
-
-def with_run_notes(card: str, note: str | None, not_run: dict[str, str]) -> str:
-    """Put the profile's label (e.g. "smoke profile") and the suites that were not run under the card's title."""
-    lines = ([f"> **{note}**"] if note else []) + [f"> Not run: `{suite}` ({why})" for suite, why in not_run.items()]
-    if not lines:
-        return card
-    block = "\n>\n".join(lines) + "\n"
-    head, sep, rest = card.partition("\n# ")
-    if not sep:
-        return block + "\n" + card
-    title, nl, body = rest.partition("\n")
-    return f"{head}{sep}{title}{nl}\n{block}{body}"
 
 
 def _setup(args: argparse.Namespace) -> tuple[SPPOConfig, Path]:
@@ -230,7 +181,7 @@ def _print_training(run: TrainRun, seconds: float) -> None:
     print(f"  outputs: {run.out} (run.json, iter<t>/ prompts, samples, scores, train.parquet)")
 
 
-def _print_evaluation(ev: Evaluation, report: Report) -> None:
+def _print_evaluation(ev: Evaluation, report: TrainReport) -> None:
     done = sum(1 for s in ev.outcomes.values() if s == "done")
     reused = sum(1 for s in ev.outcomes.values() if s == "skipped")
     failed = [u for u, s in ev.outcomes.items() if s == "failed"]

@@ -60,8 +60,8 @@ def _target(suite: str):
     targets = all_targets()
     name = "punkt_tab" if suite in ("nltk", "punkt") else suite
     if name not in targets:
-        from harness.catalog import get_suite
+        from harness.specs import SUITES
 
-        spec = get_suite(name)  # unknown suite: raises with close names
+        spec = SUITES.get(name)  # unknown suite: raises with close names
         raise UserError(f"suite {spec.name!r} has no data of its own (it is the mean of {', '.join(spec.aggregate_of)})")
     return targets[name]

@@ -70,3 +70,16 @@ def load_manifest(folder: Path) -> Manifest | None:
         if not all((folder / name).is_file() for name in part.files):
             return None
     return manifest
+
+
+def manifest_sha256(folder: Path) -> str | None:
+    """Content identity of a pulled data folder (or of a sub-folder of one): sha256 over its manifest's file
+    digests, independent of when it was pulled. None for a folder no manifest describes (a user mirror)."""
+    import hashlib
+
+    for candidate in (folder, folder.parent):
+        manifest = load_manifest(candidate)
+        if manifest is not None:
+            files = sorted((p.name, n, f.sha256) for p in manifest.parts for n, f in p.files.items())
+            return hashlib.sha256(json.dumps([manifest.suite, files]).encode()).hexdigest()
+    return None

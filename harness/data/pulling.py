@@ -39,11 +39,12 @@ class Outcome:
 
 
 def all_targets() -> dict[str, Target]:
-    """Every data target: the suites with an offline source, punkt_tab, and every other registered suite (hub-only)."""
-    from harness.catalog import suites
+    """Every data target: the suites with an offline source, punkt_tab, and every other registered suite (hub-only;
+    the registry is filled by `harness.catalog`, which every command loads first)."""
+    from harness.specs import SUITES
 
     out = dict(TARGETS)
-    for spec in suites():
+    for spec in SUITES:
         if spec.name not in out and spec.dataset is not None:
             d = spec.dataset
             out[spec.name] = hub_target(spec.name, d.id, d.revision)
@@ -55,14 +56,14 @@ def resolve_targets(names: list[str] | None) -> tuple[list[Target], bool]:
     targets = all_targets()
     if not names:
         return list(targets.values()), False
-    from harness.catalog import get_suite
+    from harness.specs import SUITES
 
     picked: list[str] = []
     for name in names:
         if name in ("nltk", "punkt"):
             name = "punkt_tab"
         if name not in targets:
-            spec = get_suite(name)  # unknown names raise with suggestions
+            spec = SUITES.get(name)  # unknown names raise with suggestions
             if not spec.aggregate_of:
                 raise UserError(f"suite {name!r} has no data to pull")
             picked.extend(spec.aggregate_of)

@@ -5,36 +5,13 @@ The leaderboard (v2) rescales every score so that random guessing is 0 and a per
 BBH and MuSR normalize each subtask with its own `lo` and average the normalized subtasks; GPQA and MMLU-Pro
 normalize the group score once; IFEval averages instruction- and prompt-level strict accuracy. v1 scores are raw ×100.
 No maintained library exposes these formulas (the leaderboard's own parser lives in its Space), hence this module.
+Which rule a suite follows is declared on its spec (`harness.specs.LeaderboardRule`).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Literal
-
-Kind = Literal["raw", "group", "subtasks", "ifeval"]
-
-
-@dataclass(frozen=True)
-class LeaderboardRule:
-    """How one suite's lm-eval output becomes the number on the card."""
-
-    metric: str
-    """lm-eval metric read from the results ("acc_norm", "acc", "exact_match", ...)."""
-    kind: Kind = "raw"
-    """raw: ×100 of the group/task value; group: norm(group value, lower_bound); subtasks: mean of per-subtask
-    norm(v, 1/choices); ifeval: mean of inst- and prompt-level strict accuracy ×100."""
-    filter: str = "none"
-    """lm-eval filter name in the packed "metric,filter" key ("strict-match" for GSM8K)."""
-    lower_bound: float = 0.0
-    subtask_choices: Mapping[str, int] = field(default_factory=dict)
-    """Answer choices per lm-eval leaf task, for kind "subtasks"."""
-    also: tuple[str, ...] = ()
-    """Further lm-eval metrics recorded beside the card's (MATH keeps both exact_match and exact_match_original)."""
-    unweighted_too: bool = False
-    """Also record `<metric>_unweighted`, the plain mean over the leaf tasks (the v1 leaderboard's own MMLU average)."""
 
 
 def norm(value: float, lower_bound: float) -> float:

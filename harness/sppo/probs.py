@@ -11,6 +11,11 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from harness.judges.pairwise import scores_from_pairwise_logits
+
+__all__ = ["NonFiniteScores", "PairChoice", "check_finite", "choose_pair", "preference_matrix",
+           "scores_from_pairwise_logits"]
+
 
 @dataclass(frozen=True)
 class PairChoice:
@@ -28,14 +33,6 @@ class PairChoice:
 
 class NonFiniteScores(ValueError):
     """A preference model returned NaN or infinite scores: the iteration must stop, not train on garbage."""
-
-
-def scores_from_pairwise_logits(logits: Sequence[Sequence[float]]) -> list[float]:
-    """PairRM's reduction of an all-pairs logit matrix: `s_i = mean_j (L[i][j] - L[j][i])`.
-
-    `L[i][j]` is the logit that i beats j when i is shown first; the diagonal is never read."""
-    k = len(logits)
-    return [sum(logits[i][j] - logits[j][i] for j in range(k) if j != i) / k for i in range(k)]
 
 
 def preference_matrix(scores: Sequence[float]) -> list[list[float]]:

@@ -1,50 +1,29 @@
 """Step 2: a preference model scores the K responses of each prompt. Three kinds behind one protocol.
 
 Every kind returns one score per response such that `P(i > j) = sigma(s_i - s_j)` (probs.py):
-- `LocalJudge` (the offline default): a local LLM asked "A or B?" in both orders through a `ChoiceScorer`;
-  `L[i][j] = log P("A") - log P("B")` with y_i shown as A, reduced like PairRM: `s_i = mean_j (L[i][j] - L[j][i])`.
+- `LocalJudge` (the offline default, harness.judges.pairwise, shared with best-of-n decoding): a local LLM asked
+  "A or B?" in both orders through a `ChoiceScorer`, reduced like PairRM: `s_i = mean_j (L[i][j] - L[j][i])`.
 - `PairRM`: llm-blender's PairRM (optional extra, hub weights), called as the official `scripts/rank.py` calls it.
 - `RewardModel`: any sequence-classification reward model; pointwise rewards are Bradley-Terry scores as they are.
 """
 
 from __future__ import annotations
 
-import itertools
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from harness.backends.base import BackendOptions, ChoiceRequest, ChoiceScorer
+from harness.backends.base import BackendOptions, ChoiceScorer
 from harness.errors import UserError
 from harness.io import atomic_write_text, read_text
+from harness.judges.pairwise import JUDGE_PROMPT, Candidates, LocalJudge, PreferenceModel, Ranked
 from harness.settings import Settings
 from harness.sppo.config import RankerConfig
-from harness.sppo.probs import scores_from_pairwise_logits
-from harness.sppo.sample import SampledPrompt, load_chat_backend
+from harness.sppo.sample import load_chat_backend
 
-JUDGE_PROMPT = (
-    "Which response follows the instruction better? Judge helpfulness, correctness and clarity; ignore the order "
-    "in which they are shown.\n\n[Instruction]\n{instruction}\n\n[Response A]\n{a}\n\n[Response B]\n{b}\n\n"
-    "Answer with one letter: A or B."
-)
-
-
-@dataclass(frozen=True)
-class Ranked:
-    prompt_id: str
-    scores: list[float]
-    logits: list[list[float]] | None = None
-    """The all-pairs logit matrix for pairwise kinds that expose it (the local judge)."""
-
-
-class PreferenceModel(Protocol):
-    @property
-    def fingerprint(self) -> str: ...
-
-    def rank(self, rows: Sequence[SampledPrompt], progress: Callable[[int], None] | None = None) -> list[Ranked]: ...
-
+__all__ = ["JUDGE_PROMPT", "LocalJudge", "PairRM", "PreferenceModel", "Ranked", "RewardModel", "build_ranker",
+           "read_ranked", "write_ranked"]
 
 def build_ranker(cfg: RankerConfig, base_model: str, settings: Settings, chat_template: str | None) -> PreferenceModel:
     if cfg.kind == "judge":
@@ -62,43 +41,6 @@ def build_ranker(cfg: RankerConfig, base_model: str, settings: Settings, chat_te
     return RewardModel(cfg.model, batch_size=cfg.batch_size)
 
 
-class LocalJudge:
-    def __init__(self, scorer: ChoiceScorer, batch_size: int = 8) -> None:
-        self.scorer = scorer
-        self.batch_size = batch_size
-
-    @property
-    def fingerprint(self) -> str:
-        return f"judge:{self.scorer.fingerprint}"
-
-    def rank(self, rows: Sequence[SampledPrompt], progress: Callable[[int], None] | None = None) -> list[Ranked]:
-        out = []
-        per_call = max(1, 4 * self.batch_size // 6)  # several prompts per scorer call, so its batches stay full
-        for start in range(0, len(rows), per_call):
-            chunk = rows[start : start + per_call]
-            pairs = [list(itertools.permutations(range(len(r.responses)), 2)) for r in chunk]  # both orders
-            requests = [
-                ChoiceRequest(
-                    messages=({"role": "user", "content": JUDGE_PROMPT.format(
-                        instruction=row.prompt, a=row.responses[i], b=row.responses[j])},),
-                    choices=("A", "B"),
-                )
-                for row, row_pairs in zip(chunk, pairs, strict=True)
-                for i, j in row_pairs
-            ]
-            answers = iter(self.scorer.choice_logprobs(requests))
-            for row, row_pairs in zip(chunk, pairs, strict=True):
-                k = len(row.responses)
-                logits = [[0.0] * k for _ in range(k)]
-                for i, j in row_pairs:
-                    lp = next(answers)
-                    logits[i][j] = lp["A"] - lp["B"]
-                out.append(Ranked(row.prompt_id, scores_from_pairwise_logits(logits), logits))
-            if progress:
-                progress(len(chunk))
-        return out
-
-
 class PairRM:
     """llm-blender's PairRM, imported only when used (`pip install llm-blender`; weights from the hub).
 
@@ -114,7 +56,7 @@ class PairRM:
     def fingerprint(self) -> str:
         return f"pairrm:{self.model}"
 
-    def rank(self, rows: Sequence[SampledPrompt], progress: Callable[[int], None] | None = None) -> list[Ranked]:
+    def rank(self, rows: Sequence[Candidates], progress: Callable[[int], None] | None = None) -> list[Ranked]:
         try:
             import llm_blender  # type: ignore[import-not-found]
         except ModuleNotFoundError:
@@ -150,7 +92,7 @@ class RewardModel:
     def fingerprint(self) -> str:
         return f"reward-model:{self.model_id}"
 
-    def rank(self, rows: Sequence[SampledPrompt], progress: Callable[[int], None] | None = None) -> list[Ranked]:
+    def rank(self, rows: Sequence[Candidates], progress: Callable[[int], None] | None = None) -> list[Ranked]:
         import torch
 
         tok, model = self._load()

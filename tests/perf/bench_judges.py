@@ -15,10 +15,10 @@ LATENCY_S = 0.1
 
 
 def main() -> None:
+    from benchmarks.arena_hard import judging as arena
+    from benchmarks.arena_hard.judging import OFFICIAL as ARENA_OFFICIAL
     from harness.backends import load_backend
     from harness.backends.base import BackendOptions, ChatRequest, SamplingParams
-    from harness.judges import ARENA_OFFICIAL
-    from harness.judges import arena_hard as arena
     from harness.judges.calls import JudgeCache, cache_namespace
     from harness.settings import Settings
     from tests.fixtures.judged.judge_server import judge_server

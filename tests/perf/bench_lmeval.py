@@ -27,8 +27,8 @@ def main() -> None:
         os.environ.setdefault(k, v)
     from harness.backends.base import BackendOptions
     from harness.catalog import get_suite
-    from harness.lmeval import run_suite
-    from harness.runners import ModelRef, RunContext
+    from harness.engines.context import ModelRef, RunContext
+    from harness.engines.lmeval import run_suite
     from harness.settings import Settings, from_env
     from harness.store import RunDir
 
@@ -68,7 +68,7 @@ def main() -> None:
     t_ours = ours(work / "run")
     t_rerun = ours(work / "run")
     tasks = work / "run" / "samples" / "bench" / suite / "tasks"
-    from harness.lmeval import nltk_data
+    from harness.engines.lmeval.tasks import nltk_data
 
     with nltk_data(spec, RunContext(settings=settings, run=RunDir(work / "run"), backend=backend)):  # IFEval scoring
         t_base = baseline(spec, checkpoint, limit, tasks, backend)
@@ -101,7 +101,7 @@ def baseline(spec, checkpoint: str, limit: int, task_dir: Path, backend, lean: b
     import lm_eval
     from lm_eval.tasks import TaskManager
 
-    from harness.lmeval import SHIPPED_TASK_DIRS, lm_eval_tasks_dir
+    from harness.engines.lmeval.tasks import SHIPPED_TASK_DIRS, lm_eval_tasks_dir
 
     chat = spec.table == "open_llm_v2"
     start = time.perf_counter()

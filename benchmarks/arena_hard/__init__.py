@@ -1,12 +1,12 @@
 """Arena-Hard-Auto v0.1: 500 hard Chatbot Arena prompts, pairwise judged against gpt-4-0314.
 
 Paper: arXiv:2406.11939. Score = Bradley-Terry win rate vs the baseline, with a bootstrap 95% CI.
+The suite's judges, file formats, scoring and importer: judging.py, scoring.py, suite.py beside this file.
 """
 
+from benchmarks.arena_hard.suite import ArenaHard
+from harness.engines.judged import register_judged
 from harness.specs import DatasetRef, MetricSpec, SuiteSpec, register
-
-JUDGES = ("arena_hard/v0.1-gpt-4-1106-preview", "arena_hard/local-choice")
-"""(official, local) judge spec ids in harness.judges; `--judge` picks one."""
 
 SPEC = register(
     SuiteSpec(
@@ -27,3 +27,5 @@ SPEC = register(
         paper="arXiv:2406.11939",
     )
 )
+
+SUITE = register_judged(ArenaHard())

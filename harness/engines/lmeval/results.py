@@ -1,42 +1,42 @@
 """lm-eval results (the JSON `lm_eval --output_path` writes, or the Open LLM Leaderboard's published results files)
 into typed, leaderboard-normalized records: `sppo-bench import lm-eval RESULTS.json --model NAME --out RUN_DIR`.
 
-The same parser turns our own `lm_eval.simple_evaluate` output into records (harness.lmeval), so a number imported
-from the leaderboard and a number we computed go through one code path.
+The same parser turns our own `lm_eval.simple_evaluate` output into records (harness.engines.lmeval), so a number
+imported from the leaderboard and a number we computed go through one code path. Each suite's rule is the
+`LeaderboardRule` on its spec.
 """
 
 from __future__ import annotations
 
-import argparse
-import importlib
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.catalog import suites
 from harness.errors import UserError
 from harness.io import read_text
 from harness.records import Coverage, DatasetProvenance, Metric, Provenance, ResultRecord, now
 from harness.scoring import leaderboard as lb
-from harness.scoring.leaderboard import LeaderboardRule
-from harness.specs import SuiteSpec
+from harness.specs import LeaderboardRule, SuiteSpec
 
 REQUIRED_FIELDS = ("results", "versions")
 
 
-def import_file(path: Path, model: str, args: argparse.Namespace) -> list[ResultRecord]:
+def import_file(path: Path, model: str, specs: Sequence[SuiteSpec], iteration: int | None = None,
+                variant: str | None = None) -> list[ResultRecord]:
+    """Every lm-eval suite among `specs` whose task the results file holds, as a record."""
     text = read_text(path, "lm-eval results file")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise UserError(f"{path}: not JSON ({exc.msg} at line {exc.lineno}); pass the results_*.json lm-eval wrote") from None
     check_schema(data, path)
-    found = [s for s in lm_eval_suites() if s.lm_eval_task and _has_task(data, s.lm_eval_task)]
+    lm_eval_suites = [s for s in specs if s.engine == "lm-eval"]
+    found = [s for s in lm_eval_suites if s.lm_eval_task and _has_task(data, s.lm_eval_task)]
     if not found:
         names = ", ".join(sorted(data["results"])[:8]) or "none"
-        known = ", ".join(s.lm_eval_task or "" for s in lm_eval_suites())
+        known = ", ".join(s.lm_eval_task or "" for s in lm_eval_suites)
         raise UserError(f"{path}: no Open LLM Leaderboard task in it (found: {names}); expected one of {known}")
     return [
         build_record(
@@ -45,8 +45,8 @@ def import_file(path: Path, model: str, args: argparse.Namespace) -> list[Result
             model=model,
             source="import:lm-eval",
             location=str(path),
-            iteration=getattr(args, "iteration", None),
-            variant=getattr(args, "variant", None),
+            iteration=iteration,
+            variant=variant,
         )
         for spec in found
     ]
@@ -65,17 +65,10 @@ def check_schema(data: Any, path: Path | str) -> None:
             raise UserError(f"{path}: field `{key}` should be an object, got {type(data[key]).__name__}")
 
 
-def lm_eval_suites() -> list[SuiteSpec]:
-    return [s for s in suites() if s.engine == "lm-eval"]
-
-
 def rule_for(spec: SuiteSpec) -> LeaderboardRule:
-    """The suite module's `LEADERBOARD` rule (benchmarks/<suite>.py, one module per suite)."""
-    module = importlib.import_module(f"benchmarks.{spec.name}")
-    rule = getattr(module, "LEADERBOARD", None)
-    if not isinstance(rule, LeaderboardRule):
-        raise UserError(f"suite {spec.name!r} has no lm-eval scoring rule (LEADERBOARD in benchmarks/{spec.name}.py)")
-    return rule
+    if spec.leaderboard is None:
+        raise UserError(f"suite {spec.name!r} has no lm-eval scoring rule (`leaderboard=` on its spec)")
+    return spec.leaderboard
 
 
 def build_record(

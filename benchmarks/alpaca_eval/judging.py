@@ -1,21 +1,37 @@
-"""AlpacaEval 2 judging: alpaca_eval's own prompt template, prompt builder, ChatML parser, order randomisation rule and
-logprob parser; only the API call is ours (it goes through our backend, cache and concurrency)."""
+"""AlpacaEval 2 judging: the official and local judge specs, and alpaca_eval's own prompt template, prompt builder,
+ChatML parser, order randomisation rule and logprob parser; only the API call is ours (it goes through our backend,
+cache and concurrency)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from harness.backends.base import ChatBackend, ChatRequest, ChoiceRequest, ChoiceScorer, Message
+from benchmarks.alpaca_eval.scoring import alpaca_eval_module
+from harness.backends.base import ChatBackend, ChatRequest, ChoiceRequest, ChoiceScorer, Message, SamplingParams
 from harness.judges import JudgeSpec, prompt_hash
 from harness.judges.calls import JudgeCache, Result, run_batched, run_choices
-from harness.judges.parsers import alpaca_local_preference, alpaca_preference, unswitch_preference
-from harness.scoring.alpaca_eval import alpaca_eval_module
 
 TEMPLATE = "evaluators_configs/alpaca_eval_clf_gpt4_turbo/alpaca_eval_clf.txt"
 SWITCH_SEED = 0
+
+OFFICIAL = JudgeSpec(
+    id="alpaca_eval/weighted_alpaca_eval_gpt4_turbo", suite="alpaca_eval", official=True,
+    model="gpt-4-1106-preview", version="alpaca_eval-0.6.6",
+    prompt="alpaca_eval package: evaluators_configs/alpaca_eval_clf_gpt4_turbo/alpaca_eval_clf.txt",
+    parser="alpaca_eval logprob_parser(numerator m, denominator [m, M], is_binarize False)",
+    sampling=SamplingParams(temperature=1.0, max_new_tokens=1, top_logprobs=5), baseline="gpt4_1106_preview",
+    description="AlpacaEval 2 official: preference = 2 - P(m)/(P(m)+P(M)), baseline as output m, order randomised",
+)
+LOCAL = JudgeSpec(
+    id="alpaca_eval/local-choice", suite="alpaca_eval", official=False, model="local", version="1",
+    prompt=OFFICIAL.prompt, parser="next-token P(m) vs P(M)", sampling=SamplingParams(),
+    baseline="gpt4_1106_preview", choices=("m", "M"),
+    description="AlpacaEval 2 prompt on a local model; preference from P(m) vs P(M) (not comparable with official)",
+)
 
 
 def template_text() -> str:
@@ -77,3 +93,34 @@ def annotate(spec: JudgeSpec, rows: Sequence[dict[str, Any]], backend: ChatBacke
             "error": res.get("error"), "unparsed": pref is None and not res.get("error"),
         })
     return out
+
+
+def alpaca_preference(top_logprobs: Sequence[Mapping[str, float]] | None) -> float | None:
+    """AlpacaEval `weighted_alpaca_eval_gpt4_turbo`: 2 - P(m)/(P(m)+P(M)) over the first token's top logprobs, through
+    alpaca_eval's own `logprob_parser`. None when neither m nor M is among them (alpaca_eval gives NaN)."""
+    logprob_parser = alpaca_eval_module("alpaca_eval.completion_parsers").logprob_parser
+
+    if not top_logprobs:
+        return None
+    completion = {"logprobs": {"content": [
+        {"top_logprobs": [{"token": t, "logprob": lp} for t, lp in top_logprobs[0].items()]}]}}
+    value = logprob_parser(completion, numerator_token="m", denominator_tokens=["m", "M"], is_binarize=False,
+                           log_prob_index=0)[0]
+    return None if value is None or math.isnan(value) else float(value)
+
+
+def alpaca_local_preference(logprobs: Mapping[str, float]) -> float | None:
+    """Same scale from a ChoiceScorer's {m, M} log-probabilities."""
+    lm, lM = logprobs.get("m"), logprobs.get("M")
+    if lm is None or lM is None or math.isnan(lm) or math.isnan(lM):
+        return None
+    top = max(lm, lM)
+    pm, pM = math.exp(lm - top), math.exp(lM - top)
+    return 2.0 - pm / (pm + pM)
+
+
+def unswitch_preference(preference: float | None, switched: bool) -> float | None:
+    """alpaca_eval randomises output order per example and undoes it with 3 - preference."""
+    if preference is None:
+        return None
+    return 3.0 - preference if switched else preference

@@ -1,12 +1,12 @@
 """AlpacaEval 2: 805 instructions judged against GPT-4-turbo outputs; length-controlled win rate.
 
 Paper: arXiv:2404.04475 (length-controlled AlpacaEval). Scoring through alpaca_eval's own metrics.
+The suite's judges, file formats, scoring and importer: judging.py, scoring.py, suite.py beside this file.
 """
 
+from benchmarks.alpaca_eval.suite import AlpacaEval
+from harness.engines.judged import register_judged
 from harness.specs import DatasetRef, MetricSpec, SuiteSpec, register
-
-JUDGES = ("alpaca_eval/weighted_alpaca_eval_gpt4_turbo", "alpaca_eval/local-choice")
-"""(official, local) judge spec ids in harness.judges; `--judge` picks one."""
 
 SPEC = register(
     SuiteSpec(
@@ -28,3 +28,5 @@ SPEC = register(
         paper="arXiv:2404.04475",
     )
 )
+
+SUITE = register_judged(AlpacaEval())

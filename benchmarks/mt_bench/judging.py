@@ -5,18 +5,39 @@ FastChat's own call uses the pre-1.0 openai API, so the call is ours; prompts an
 
 from __future__ import annotations
 
-import json
+import ast
+import math
+import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from harness.backends.base import ChatBackend, ChatRequest, ChoiceRequest, ChoiceScorer, Message
+from harness.backends.base import ChatBackend, ChatRequest, ChoiceRequest, ChoiceScorer, Message, SamplingParams
 from harness.errors import UserError
+from harness.io import read_jsonl
 from harness.judges import JudgeSpec, prompt_hash
 from harness.judges.calls import JudgeCache, Result, run_batched, run_choices
-from harness.judges.parsers import mt_chain_logprobs, mt_local_rating, mt_rating
+
+# FastChat fastchat/llm_judge/common.py (0.2.36): one_score_pattern, one_score_pattern_backup. Copied (importing that
+# module costs seconds and pulls the pre-1.0 openai client paths); tests assert they equal FastChat's own.
+MT_RATING = re.compile(r"\[\[(\d+\.?\d*)\]\]")
+MT_RATING_BACKUP = re.compile(r"\[(\d+\.?\d*)\]")
+
+OFFICIAL = JudgeSpec(
+    id="mt_bench/gpt-4-single", suite="mt_bench", official=True, model="gpt-4", version="fastchat-0e6d3e4",
+    prompt="FastChat judge_prompts.jsonl single-v1 / single-math-v1 (+ -multi-turn)",
+    parser=r"FastChat \[\[(\d+\.?\d*)\]\] then \[(\d+\.?\d*)\]; -1 = unparsable",
+    sampling=SamplingParams(temperature=0.0, max_new_tokens=2048), baseline=None,
+    description="MT-Bench official: single-grade 1-10, reference-guided for math/reasoning/coding",
+)
+LOCAL = JudgeSpec(
+    id="mt_bench/local-choice", suite="mt_bench", official=False, model="local", version="1", prompt=OFFICIAL.prompt,
+    parser="expected rating over P(1..10) (argmax recorded); chain: 1..9, then 0]] | ]] after 1",
+    sampling=SamplingParams(), baseline=None, choices=tuple(str(i) for i in range(1, 10)), assistant_prefix="Rating: [[",
+    description="MT-Bench prompts on a local model; rating = expectation over 1-10 (not comparable)",
+)
 
 # FastChat fastchat/llm_judge/common.py NEED_REF_CATS (tests assert equality with FastChat's own).
 NEED_REF_CATS = ("math", "reasoning", "coding", "arena-hard-200")
@@ -26,11 +47,7 @@ PROMPT_NAMES = ("single-v1", "single-math-v1", "single-v1-multi-turn", "single-m
 def load_prompts(path: Path) -> dict[str, dict[str, Any]]:
     if not path.is_file():
         raise UserError(f"{path}: MT-Bench judge prompts missing; run `sppo-bench data pull --suites mt_bench`")
-    prompts = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            p = json.loads(line)
-            prompts[p["name"]] = p
+    prompts = {str(p.get("name")): p for p in read_jsonl(path, "MT-Bench judge prompts")}
     missing = [n for n in PROMPT_NAMES if n not in prompts]
     if missing:
         raise UserError(f"{path}: lacks judge prompts {missing}; re-pull the MT-Bench data")
@@ -110,3 +127,37 @@ def judge(spec: JudgeSpec, prompts: Mapping[str, Mapping[str, Any]], items: Sequ
                 row[k] = res[k]
         rows.append(row)
     return rows
+
+
+def mt_rating(judgment: str) -> float:
+    """FastChat single-grade rating: `[[x]]`, else `[x]`, via ast.literal_eval; -1 when unparsable."""
+    match = MT_RATING.search(judgment) or MT_RATING_BACKUP.search(judgment)
+    if not match:
+        return -1
+    try:
+        value = ast.literal_eval(match.groups()[0])
+    except (ValueError, SyntaxError):
+        return -1
+    return float(value)
+
+
+def mt_local_rating(logprobs: Mapping[str, float]) -> tuple[float, int] | None:
+    """(expected rating, argmax rating) over P(1..10) renormalised; None when no rating is scored."""
+    pairs = [(int(k), v) for k, v in logprobs.items() if k.isdigit() and 1 <= int(k) <= 10 and not math.isnan(v)]
+    if not pairs:
+        return None
+    top = max(v for _, v in pairs)
+    weights = [(r, math.exp(v - top)) for r, v in pairs]
+    total = sum(w for _, w in weights)
+    expected = sum(r * w for r, w in weights) / total
+    argmax = max(pairs, key=lambda p: (p[1], -p[0]))[0]
+    return expected, argmax
+
+
+def mt_chain_logprobs(digits: Mapping[str, float], after_one: Mapping[str, float]) -> dict[str, float]:
+    """Ratings 1..10 from two reads: "[[" -> 1..9, and "[[1" -> "0]]" (10) | "]]" (1), since "1" and "10" share
+    their first token."""
+    out = {d: v for d, v in digits.items() if d != "1"}
+    out["1"] = digits["1"] + after_one["]]"]
+    out["10"] = digits["1"] + after_one["0]]"]
+    return out

@@ -1,22 +1,42 @@
-"""Arena-Hard v0.1 judging, as upstream `gen_judgment.py` (v0.1 era): the vendored judge config's system prompt and
-template, two games per question (game 1: baseline = A, game 2: swapped), up to `number_of_judgment_attempts` calls per
-game with upstream's follow-up message, the v0.1 verdict regex. Output rows are upstream model_judgment JSONL."""
+"""Arena-Hard v0.1 judging, as upstream `gen_judgment.py` (v0.1 era): the official and local judge specs, the
+vendored judge config's system prompt and template (SOURCES.md), two games per question (game 1: baseline = A, game 2:
+swapped), up to `number_of_judgment_attempts` calls per game with upstream's follow-up message, the v0.1 verdict regex.
+Output rows are upstream model_judgment JSONL."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from harness.backends.base import ChatBackend, ChatRequest, ChoiceRequest, ChoiceScorer, Message
+from harness.backends.base import ChatBackend, ChatRequest, ChoiceRequest, ChoiceScorer, Message, SamplingParams
 from harness.judges import JudgeSpec, prompt_hash
 from harness.judges.calls import JudgeCache, Result, run_batched, run_choices
-from harness.judges.parsers import arena_chain_logprobs, arena_local_verdict, arena_verdict
 
-CONFIG = Path(__file__).parent / "data" / "arena_hard_v0.1_judge_config.yaml"
+CONFIG = Path(__file__).parent / "judge_config_v0.1.yaml"
 FOLLOW_UP = "continue your judgment and finish by outputting a final verdict label"
+# arena-hard-auto config/judge_config.yaml v0.1: regex_pattern.
+ARENA_VERDICT = re.compile(r"\[\[([AB<>=]+)\]\]")
+ARENA_LABELS = ("A>>B", "A>B", "A=B", "B>A", "B>>A")
+
+OFFICIAL = JudgeSpec(
+    id="arena_hard/v0.1-gpt-4-1106-preview", suite="arena_hard", official=True, model="gpt-4-1106-preview",
+    version="v0.1", prompt="vendored arena-hard-auto@0489bf3 config/judge_config.yaml",
+    parser=r"regex \[\[([AB<>=]+)\]\], 2 attempts", sampling=SamplingParams(temperature=0.0, max_new_tokens=4096),
+    baseline="gpt-4-0314", description="Arena-Hard v0.1 official: two games with swapped positions, 5-way verdicts",
+    extra={"number_of_judgment_attempts": 2},
+)
+LOCAL = JudgeSpec(
+    id="arena_hard/local-choice", suite="arena_hard", official=False, model="local", version="1",
+    prompt=OFFICIAL.prompt, parser="argmax over the five verdict labels (chain: A|B, then >>B|>B|=B or >A|>>A)",
+    sampling=SamplingParams(), baseline="gpt-4-0314", choices=("A", "B"),
+    assistant_prefix="My final verdict is: [[",
+    description="Arena-Hard v0.1 prompt on a local model; verdict = most probable label (not comparable)",
+)
 
 
 @cache
@@ -107,3 +127,31 @@ def judge(spec: JudgeSpec, items: Sequence[dict[str, Any]], model: str, backend:
         rows.append({"question_id": it["question_id"], "model": model, "judge": spec.model if spec.official
                      else spec.id, "games": row_games})
     return rows
+
+
+def arena_verdict(judgment: str) -> tuple[str | None, bool]:
+    """arena-hard v0.1 `get_score(judgment, pattern, pairwise=True)`: (label, try_again).
+    No match -> (None, True): ask again; several different labels -> (None, False): give up."""
+    matches = [m for m in ARENA_VERDICT.findall(judgment) if m != ""]
+    if len(set(matches)) == 0:
+        return None, True
+    if len(set(matches)) == 1:
+        return matches[0].strip("\n"), False
+    return None, False
+
+
+def arena_local_verdict(logprobs: Mapping[str, float]) -> str | None:
+    """Most probable of the five labels (ties broken by label order); None when no label is scored."""
+    scored = [(logprobs[label], -i, label) for i, label in enumerate(ARENA_LABELS)
+              if label in logprobs and not math.isnan(logprobs[label])]
+    return max(scored)[2] if scored else None
+
+
+def arena_chain_logprobs(first: Mapping[str, float], after_a: Mapping[str, float],
+                         after_b: Mapping[str, float]) -> dict[str, float]:
+    """The five labels' log-probabilities from three next-token reads (chain rule), so each read has choices with
+    distinct first tokens and costs one forward pass: "[[" -> A | B; "[[A" -> >>B | >B | =B; "[[B" -> >A | >>A."""
+    return {
+        "A>>B": first["A"] + after_a[">>B"], "A>B": first["A"] + after_a[">B"], "A=B": first["A"] + after_a["=B"],
+        "B>A": first["B"] + after_b[">A"], "B>>A": first["B"] + after_b[">>A"],
+    }

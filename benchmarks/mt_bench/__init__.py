@@ -1,12 +1,12 @@
 """MT-Bench: 80 two-turn questions in 8 categories, single-grade judged 1-10 (FastChat llm_judge).
 
 Paper: arXiv:2306.05685.
+The suite's judges, file formats, scoring and importer: judging.py, scoring.py, suite.py beside this file.
 """
 
+from benchmarks.mt_bench.suite import MTBench
+from harness.engines.judged import register_judged
 from harness.specs import DatasetRef, MetricSpec, SuiteSpec, register
-
-JUDGES = ("mt_bench/gpt-4-single", "mt_bench/local-choice")
-"""(official, local) judge spec ids in harness.judges; `--judge` picks one."""
 
 SPEC = register(
     SuiteSpec(
@@ -27,3 +27,5 @@ SPEC = register(
         paper="arXiv:2306.05685",
     )
 )
+
+SUITE = register_judged(MTBench())

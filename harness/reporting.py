@@ -1,0 +1,63 @@
+"""Write a model card and its plots from records: the one function `report` and `train-and-eval` both call.
+
+Everything is rendered in memory first and the output paths are checked before anything is written (atomically), so
+bad input leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness import cards
+from harness.errors import UserError
+from harness.io import atomic_write_bytes, atomic_write_text
+from harness.records import ResultRecord
+
+
+@dataclass
+class Report:
+    card: Path
+    plots: list[Path] = field(default_factory=list)
+    records: int = 0
+
+
+def write_report(records: Sequence[ResultRecord], out: Path, *, source: str, subject: str | None = None,
+                 plots: bool = True, preface: Sequence[str] = ()) -> Report:
+    """The card for `records` at `out` (plots in `<out stem>-plots/` beside it). `subject`: the model the card is
+    about (default: the latest iteration); `preface`: lines quoted under the title (a profile's note, suites not run)."""
+    records = list(records)
+    chosen = cards.choose_subject(records, subject)
+    plot_dir = out.parent / f"{out.stem}-plots"
+    pngs: dict[str, bytes] = {}
+    if plots:
+        from harness.plots import headline_plots
+
+        pngs = headline_plots(records)
+    links = {suite: f"{plot_dir.name}/{suite}.png" for suite in pngs}
+    text = with_preface(cards.render_card(records, subject=chosen, source=source, plots=links), preface)
+    check_output(out)
+    written = [atomic_write_bytes(plot_dir / f"{suite}.png", png) for suite, png in pngs.items()]
+    return Report(card=atomic_write_text(out, text), plots=written, records=len(records))
+
+
+def with_preface(card: str, lines: Sequence[str]) -> str:
+    """Quote `lines` under the card's title."""
+    if not lines:
+        return card
+    block = "\n>\n".join(f"> {line}" for line in lines) + "\n"
+    head, sep, rest = card.partition("\n# ")
+    if not sep:
+        return block + "\n" + card
+    title, nl, body = rest.partition("\n")
+    return f"{head}{sep}{title}{nl}\n{block}{body}"
+
+
+def check_output(path: Path) -> None:
+    """Refuse before writing anything: an output path under a file, or a folder where the file should go."""
+    if path.is_dir():
+        raise UserError(f"{path} is a folder; give a file path to write to")
+    for parent in path.parents:
+        if parent.exists() and not parent.is_dir():
+            raise UserError(f"{path}: {parent} is a file, not a folder; choose an output path outside it")
