@@ -83,7 +83,7 @@ def test_cli_formats(alpaca_runs, cli) -> None:
     assert doc["rows"][0]["n_paired"] == 805 and doc["rows"][0]["ci_low"] < doc["rows"][0]["delta"]
 
 
-def test_a_card_without_items_falls_back_to_an_unpaired_test(alpaca_runs, seed_card: Path, cli) -> None:
+def test_a_card_without_items_falls_back_to_an_unpaired_test(alpaca_runs, seed_card: Path, cli, tmp_path: Path) -> None:
     code, _, err = cli("compare", seed_card, alpaca_runs[MODELS[0]])
     assert code == 2 and "holds" in err and "Mistral7B-PairRM-SPPO Iter 1" in err and "--model-a" in err
     card = load_side(seed_card, "Mistral7B-PairRM-SPPO Iter 1", "--model-a")
@@ -94,6 +94,11 @@ def test_a_card_without_items_falls_back_to_an_unpaired_test(alpaca_runs, seed_c
     assert "binomial (n=805)" in win.note and "B record stderr" in win.note
     assert win.ci_high - win.ci_low == pytest.approx(2 * 1.959964 * math.hypot(se_card, 0.8904117511864436), rel=1e-5)
     assert rows["avg_length"].method == NONE and "SE unknown" in rows["avg_length"].note
+    reference = tmp_path / "reference.json"  # the same card imported as a reference JSON reads the same
+    code, _, _ = cli("reference", "import", seed_card, "--out", reference)
+    from_json = compare(load_side(reference, "Mistral7B-PairRM-SPPO Iter 1"), load_side(alpaca_runs[MODELS[0]]),
+                        resamples=1000)
+    assert code == 0 and from_json == list(rows.values())
 
 
 def test_mcnemar_for_zero_one_accuracy_and_averages_through_members(tmp_path: Path) -> None:

@@ -169,13 +169,14 @@ def test_closed_form_bradley_terry_equals_upstream_sklearn_fit(seed, n):
     sklearn stops at tol=1e-8 on the gradient, which leaves ~1e-7 on the win rate and ~1e-6 on the Elo."""
     from harness.item_statistics import statistics_for
     from harness.items import arena_items
-    from harness.scoring.arena_hard import arena_hard_score, battles_from_judgments, compute_mle_elo
+    from harness.scoring.arena_hard import arena_hard_score, battles_from_judgments, compute_mle_elo, win_rate_vs
 
     rows = _judgments(seed, n)
     upstream = arena_hard_score(rows, "m", num_round=2)
     elo = compute_mle_elo(battles_from_judgments(rows))["m"]
     ours = statistics_for("arena_hard")["score"].value(arena_items(rows))
     assert ours == pytest.approx(upstream.score, abs=1e-6)
+    assert ours == pytest.approx(win_rate_vs(elo), abs=1e-6)
     assert stats.elo_from_win_rate(ours) == pytest.approx(elo, abs=1e-5)
 
 
