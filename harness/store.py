@@ -7,13 +7,17 @@ Layout of a run directory:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from harness.errors import UserError
 from harness.io import atomic_write_text, read_text, slug
-from harness.records import ReferenceSet, ResultRecord
+from harness.records import ItemRow, ReferenceSet, ResultRecord
+
+ITEMS_FILE = "items.jsonl"
+ItemKey = tuple[str | None, str, int | None]
 
 
 class RunDir:
@@ -45,7 +49,7 @@ class RunDir:
 
     def items_path(self, model: str, variant: str | None, suite: str) -> Path:
         """Per-item results of one record (harness.records.ItemRow, one JSON per line)."""
-        return self.samples_dir(model, variant, suite) / "items.jsonl"
+        return self.samples_dir(model, variant, suite) / ITEMS_FILE
 
 
 def load_record(path: Path) -> ResultRecord:
@@ -74,3 +78,46 @@ def _first_error(exc: ValidationError) -> str:
     err = exc.errors()[0]
     where = ".".join(str(p) for p in err["loc"]) or "top level"
     return f"{where}: {err['msg']}"
+
+
+def item_key(row: ItemRow) -> ItemKey:
+    """What pairs an item across checkpoints: (subtask, item id, turn)."""
+    return (row.subtask, row.item, row.turn)
+
+
+def write_items(path: Path, rows: Iterable[ItemRow]) -> Path:
+    """One JSON object per line (fields that are None left out), written atomically."""
+    return atomic_write_text(Path(path), "".join(r.model_dump_json(exclude_none=True) + "\n" for r in rows))
+
+
+_ROWS = TypeAdapter(list[ItemRow])
+
+
+def read_items(path: Path) -> list[ItemRow]:
+    """Rows of an items.jsonl; a malformed line or a repeated (subtask, item, turn) is a one-line error naming
+    file:line:field. Each row is validated as data (pydantic), never executed."""
+    lines = read_text(path, "items file").split("\n")
+    numbered = [(n, line) for n, line in enumerate(lines, 1) if line.strip()]
+    try:  # one validation pass for the whole file; line by line only to name a bad line
+        rows = _ROWS.validate_json("[" + ",".join(line for _, line in numbered) + "]")
+    except ValidationError:
+        rows = []
+    if len(rows) != len(numbered):  # a bad line, or one line holding two objects
+        rows = [_row(path, n, line) for n, line in numbered]
+    seen: dict[ItemKey, int] = {}
+    for (n, _), row in zip(numbered, rows, strict=True):
+        key = item_key(row)
+        if key in seen:
+            raise UserError(f"{path}:{n}: item {row.item!r} (subtask {row.subtask}, turn {row.turn}) repeats line "
+                            f"{seen[key]}; delete the file and rerun the suite")
+        seen[key] = n
+    return rows
+
+
+def _row(path: Path, n: int, line: str) -> ItemRow:
+    try:
+        return ItemRow.model_validate_json(line)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "line"
+        raise UserError(f"{path}:{n}:{where}: {err['msg']}; delete the file and rerun the suite (or re-import it)") from None

@@ -15,21 +15,27 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 
 
+def require_shared(relative: str = "data") -> Path:
+    """A path under ../shared (published reference artifacts beside the checkout). Absent: a skip with the reason on a
+    developer's machine, a failure in CI (CI=true), where the reproduction tests must run."""
+    path = SHARED / relative
+    if not path.exists():
+        message = f"{path} is absent: the published reference artifacts sit beside the checkout"
+        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+            pytest.fail(message + " (CI must run the reproduction tests)")
+        pytest.skip(message)
+    return path
+
+
 @pytest.fixture
 def shared_data() -> Path:
-    """../shared/data (published reference artifacts); skip with the reason when this checkout has none beside it."""
-    path = SHARED / "data"
-    if not path.is_dir():
-        pytest.skip(f"{path} is absent: the published reference artifacts sit beside the checkout")
-    return path
+    """../shared/data (published reference artifacts)."""
+    return require_shared("data")
 
 
 @pytest.fixture
 def seed_card() -> Path:
-    path = SHARED / "cards" / "Mistral7B-PairRM-SPPO-Iter1.md"
-    if not path.exists():
-        pytest.skip(f"{path} is absent")
-    return path
+    return require_shared("cards/Mistral7B-PairRM-SPPO-Iter1.md")
 
 
 @pytest.fixture

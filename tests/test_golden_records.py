@@ -60,12 +60,9 @@ def run(tmp_path_factory, shared_data_module) -> Path:
 
 @pytest.fixture(scope="module")
 def shared_data_module() -> Path:
-    path = Path(__file__).resolve().parents[2] / "shared" / "data"
-    if not path.is_dir():
-        if os.environ.get("CI"):
-            pytest.fail(f"{path} is absent: CI must run the reproduction tests")
-        pytest.skip(f"{path} is absent: the published reference artifacts sit beside the checkout")
-    return path
+    from tests.conftest import require_shared
+
+    return require_shared("data")
 
 
 def normalized(path: Path, run_root: Path) -> str:

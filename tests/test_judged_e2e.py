@@ -23,10 +23,10 @@ SUITES = ("alpaca_eval", "arena_hard", "mt_bench")
 
 @pytest.fixture(scope="module")
 def data_home(tmp_path_factory) -> Path:
-    shared = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-    if not shared.is_dir():
-        pytest.skip(f"{shared} is absent: the judged suites' data comes from that mirror in tests")
     from harness.data import pull
+    from tests.conftest import require_shared
+
+    shared = require_shared("data")
 
     home = tmp_path_factory.mktemp("home")
     for outcome in pull(Settings(home=home, offline=True), list(SUITES), data_dir=shared):

@@ -4,6 +4,7 @@ Paper: arXiv:2404.04475 (length-controlled AlpacaEval). Scoring through alpaca_e
 The suite's judges, file formats, scoring and importer: judging.py, scoring.py, suite.py beside this file.
 """
 
+from benchmarks.alpaca_eval import statistics as _statistics  # noqa: F401  (registers the item statistics)
 from benchmarks.alpaca_eval.suite import AlpacaEval
 from harness.engines.judged import register_judged
 from harness.specs import DatasetRef, MetricSpec, SuiteSpec, register

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,15 @@ from benchmarks.alpaca_eval import judging
 from benchmarks.alpaca_eval.scoring import DF_GAMED_FILENAME, avg_length, length_controlled, win_rate
 from harness.backends.base import Completion
 from harness.engines.generation import Question
-from harness.engines.judged import Header, ImportRequest, JudgeRun, SuiteData, judged_status
+from harness.engines.judged import (
+    Header,
+    ImportRequest,
+    JudgeRun,
+    SuiteData,
+    judged_status,
+    number_or_none,
+    text_or_none,
+)
 from harness.errors import UserError
 from harness.io import atomic_write_text, read_jsonl, read_text, slug
 from harness.judges import JudgeSpec
@@ -69,8 +77,8 @@ class AlpacaEval:
 
     def items(self, judgments: Sequence[dict[str, Any]], questions: Sequence[Question],
               answers: Sequence[Sequence[Completion]]) -> list[ItemRow]:
-        positions = [q.id for q, a in zip(questions, answers, strict=True) if not any(c.error for c in a)]
-        return items_from_annotations(judgments, positions)
+        positions = [int(q.id) for q, a in zip(questions, answers, strict=True) if not any(c.error for c in a)]
+        return alpaca_items(judgments, positions)
 
     def import_file(self, request: ImportRequest) -> tuple[ResultRecord, list[ItemRow]]:
         return import_annotations(request)
@@ -115,18 +123,22 @@ def alpaca_record(header: Header, annotations: Sequence[dict[str, Any]], positio
     return header.record("alpaca_eval", status, metrics, coverage, notes, subtasks=subtasks)
 
 
-def items_from_annotations(annotations: Sequence[dict[str, Any]], ids: Sequence[str]) -> list[ItemRow]:
-    """One row per annotation with a readable preference (1 = baseline preferred, 2 = the model)."""
+def alpaca_items(annotations: Sequence[Mapping[str, Any]], positions: Sequence[int]) -> list[ItemRow]:
+    """alpaca_eval annotations -> rows; `positions[i]` is annotation i's index in the 805 AlpacaEval instructions.
+    A preference of 0 is alpaca_eval's legacy draw (1.5); None, NaN or a value outside [1, 2] is no judgment (alpaca_eval
+    drops those before scoring)."""
+    if len(annotations) != len(positions):
+        raise ValueError(f"{len(annotations)} annotations but {len(positions)} positions")
     rows = []
-    for item, a in zip(ids, annotations, strict=True):
-        pref = a.get("preference")
-        if pref is None or pref != pref:
+    for a, position in zip(annotations, positions, strict=True):
+        preference = number_or_none(a.get("preference"))
+        preference = 1.5 if preference == 0 else preference
+        if preference is None or not 1.0 <= preference <= 2.0:
             continue
         output = str(a.get("output_2") or "")
-        raw = a.get("raw_completion") or {}
-        rows.append(ItemRow(item=str(item), scores={"preference": float(pref), "length": float(len(output))},
-                            judgment=json.dumps(raw, ensure_ascii=False) if raw else None,
-                            prompt=a.get("instruction"), answer=output, length=len(output)))
+        rows.append(ItemRow(item=str(position), scores={"preference": preference, "length": float(len(output))},
+                            judgment=text_or_none(a.get("raw_completion")), prompt=a.get("instruction"), answer=output,
+                            length=len(output)))
     return rows
 
 
@@ -169,7 +181,7 @@ def import_annotations(request: ImportRequest) -> tuple[ResultRecord, list[ItemR
     header = request.header("import:alpaca-eval", _judge_info(annotator), dataset, notes)
     df_gamed = request.data_dir / "alpaca_eval" / DF_GAMED_FILENAME if request.data_dir else None
     record = alpaca_record(header, annotations, positions, df_gamed, total=len(annotations))
-    return record, items_from_annotations(annotations, [str(p) for p in positions])
+    return record, alpaca_items(annotations, positions)
 
 
 def _parse(path: Path, text: str) -> list[dict[str, Any]]:

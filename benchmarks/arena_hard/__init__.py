@@ -4,6 +4,7 @@ Paper: arXiv:2406.11939. Score = Bradley-Terry win rate vs the baseline, with a 
 The suite's judges, file formats, scoring and importer: judging.py, scoring.py, suite.py beside this file.
 """
 
+from benchmarks.arena_hard import statistics as _statistics  # noqa: F401  (registers the item statistics)
 from benchmarks.arena_hard.suite import ArenaHard
 from harness.engines.judged import register_judged
 from harness.specs import DatasetRef, MetricSpec, SuiteSpec, register

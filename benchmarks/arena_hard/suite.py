@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -77,9 +77,10 @@ class ArenaHard:
 
     def items(self, judgments: Sequence[dict[str, Any]], questions: Sequence[Question],
               answers: Sequence[Sequence[Completion]]) -> list[ItemRow]:
-        answered = {q.row["question_id"]: a[0] for q, a in zip(questions, answers, strict=True)}
-        texts = {q.row["question_id"]: q.turns[0] for q in questions}
-        return [_item(j, texts.get(j["question_id"]), answered.get(j["question_id"])) for j in judgments]
+        texts = {str(q.row["question_id"]): q.turns[0] for q in questions}
+        rows = {str(q.row["question_id"]): {"choices": [{"turns": [{"content": a[0].text, "token_len": a[0].completion_tokens}]}]}
+                for q, a in zip(questions, answers, strict=True)}
+        return arena_items(judgments, texts, rows)
 
     def import_file(self, request: ImportRequest) -> tuple[ResultRecord, list[ItemRow]]:
         return import_judgments(request)
@@ -108,13 +109,23 @@ def arena_record(header: Header, judgments: Sequence[dict[str, Any]], token_lens
     return header.record("arena_hard", judged_status(total_games, len(games), games), metrics, coverage, notes)
 
 
-def _item(judgment: dict[str, Any], question: str | None, answer: Completion | None) -> ItemRow:
-    games = [g.get("score") for g in judgment["games"][:2]]
-    text = "\n\n".join(f"game {i + 1}: {g.get('judgment') or g.get('logprobs') or ''}".strip()
-                       for i, g in enumerate(judgment["games"][:2]))
-    return ItemRow(item=str(judgment["question_id"]), games=[g if g in LABELS else None for g in games],
-                   judgment=text or None, prompt=question, answer=answer.text if answer else None,
-                   length=answer.completion_tokens if answer else None)
+def arena_items(judgments: Iterable[Mapping[str, Any]], questions: Mapping[str, str] | None = None,
+                answers: Mapping[str, Mapping[str, Any]] | None = None) -> list[ItemRow]:
+    """arena-hard v0.1 model_judgment rows ({question_id, games: [{judgment, score}, {judgment, score}]}) -> rows with
+    the two verdicts (game 1: baseline is A; game 2: swapped; a missing or unparsable verdict is None). `questions`:
+    question text by id; `answers`: upstream model_answer rows by id (their `token_len` is the length)."""
+    rows = []
+    for j in judgments:
+        qid = str(j["question_id"])
+        games = list(j["games"])[:2]
+        verdicts = [g.get("score") if g.get("score") in LABELS else None for g in games]
+        if not any(verdicts):
+            continue
+        turn = ((answers or {}).get(qid) or {}).get("choices", [{}])[0].get("turns", [{}])[0]
+        texts = [f"--- game {i} ---\n{g.get('judgment') or ''}" for i, g in enumerate(games, 1)]
+        rows.append(ItemRow(item=qid, games=verdicts, judgment="\n".join(texts), prompt=(questions or {}).get(qid),
+                            answer=turn.get("content"), length=turn.get("token_len")))
+    return rows
 
 
 def arena_dir(root: Path) -> Path:
@@ -159,12 +170,12 @@ def import_judgments(request: ImportRequest) -> tuple[ResultRecord, list[ItemRow
     rows = rows_of_model(path, _parse(path, text), request.model)
     generator = str(rows[0]["model"])
     judges = sorted({str(r.get("judge")) for r in rows})
-    token_lens, answers_note = _token_lens(path, generator)
+    answers, token_lens, answers_note = _sibling_answers(path, generator)
     dataset = DatasetProvenance(id="lmarena/arena-hard-auto", source=str(path),
                                 sha256=hashlib.sha256(text.encode()).hexdigest())
     header = request.header("import:arena-hard", _judge_info(judges), dataset, [answers_note] if answers_note else [])
     record = arena_record(header, rows, token_lens, baseline=request.baseline or BASELINE)
-    return record, [_item(j, None, None) for j in rows]
+    return record, arena_items(rows, None, answers)
 
 
 def _parse(path: Path, text: str) -> list[dict[str, Any]]:
@@ -182,18 +193,18 @@ def _parse(path: Path, text: str) -> list[dict[str, Any]]:
     return rows
 
 
-def _token_lens(path: Path, generator: str) -> tuple[list[int] | None, str | None]:
-    # upstream layout: data/<bench>/model_judgment/<judge>/<model>.jsonl and data/<bench>/model_answer/<model>.jsonl
+def _sibling_answers(path: Path, generator: str) -> tuple[dict[str, Any], list[int] | None, str | None]:
+    """The model's upstream model_answer rows beside the judgments (data/<bench>/model_answer/<model>.jsonl for
+    data/<bench>/model_judgment/<judge>/<model>.jsonl), their token lengths, and a note when the lengths are missing."""
     answers = path.parent.parent.parent / "model_answer" / f"{generator}.jsonl"
     if not answers.is_file():
-        return None, None
-    lens = []
-    for row in read_jsonl(answers, "arena-hard answers"):
-        turn = row["choices"][0]["turns"][0]
-        if "token_len" not in turn:
-            return None, f"{answers}: answers lack token_len; avg tokens unavailable"
-        lens.append(int(turn["token_len"]))
-    return lens, None
+        return {}, None, None
+    rows = read_jsonl(answers, "arena-hard answers")
+    turns = [row["choices"][0]["turns"][0] for row in rows]
+    by_id = {str(row["question_id"]): row for row in rows}
+    if any("token_len" not in t for t in turns):
+        return by_id, None, f"{answers}: answers lack token_len; avg tokens unavailable"
+    return by_id, [int(t["token_len"]) for t in turns], None
 
 
 def _judge_info(judges: list[str]) -> JudgeInfo:

@@ -4,6 +4,7 @@ Paper: arXiv:2306.05685.
 The suite's judges, file formats, scoring and importer: judging.py, scoring.py, suite.py beside this file.
 """
 
+from benchmarks.mt_bench import statistics as _statistics  # noqa: F401  (registers the item statistics)
 from benchmarks.mt_bench.suite import MTBench
 from harness.engines.judged import register_judged
 from harness.specs import DatasetRef, MetricSpec, SuiteSpec, register

@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from harness.engines.judged import (
     SuiteData,
     judged_status,
     judgment_rows,
+    number_or_none,
     rows_of_model,
 )
 from harness.errors import UserError
@@ -80,8 +81,11 @@ class MTBench:
 
     def items(self, judgments: Sequence[dict[str, Any]], questions: Sequence[Question],
               answers: Sequence[Sequence[Completion]]) -> list[ItemRow]:
-        by_id = {q.row["question_id"]: (q, a) for q, a in zip(questions, answers, strict=True)}
-        return [_item(j, *by_id.get(j["question_id"], (None, None))) for j in judgments if _valid(j.get("score"))]
+        texts = {str(q.row["question_id"]): list(q.turns) for q in questions}
+        rows = {str(q.row["question_id"]): {"choices": [{"turns": [c.text for c in a]}],
+                                            "token_len": [c.completion_tokens for c in a]}
+                for q, a in zip(questions, answers, strict=True)}
+        return mt_bench_items(judgments, texts, rows)
 
     def import_file(self, request: ImportRequest) -> tuple[ResultRecord, list[ItemRow]]:
         return import_judgments(request)
@@ -103,17 +107,27 @@ def mt_record(header: Header, judgments: Sequence[dict[str, Any]], total: int | 
     return header.record("mt_bench", judged_status(total, len(judgments), judgments), metrics, coverage, notes)
 
 
-def _valid(score: Any) -> bool:
-    return isinstance(score, int | float) and not isinstance(score, bool) and score == score and score != -1
+def mt_bench_items(judgments: Iterable[Mapping[str, Any]], questions: Mapping[str, Sequence[str]] | None = None,
+                   answers: Mapping[str, Mapping[str, Any]] | None = None) -> list[ItemRow]:
+    """FastChat single-grade judgments ({question_id, turn, score, judgment}) -> one row per (question, turn) with a
+    rating; -1 (unparsable) and missing scores are left out, as FastChat's show_result leaves them out. `questions`:
+    the two user turns by id; `answers`: FastChat model_answer rows by id (turn texts; `token_len` list if present)."""
+    rows = []
+    for j in judgments:
+        score, turn, qid = number_or_none(j.get("score")), int(j["turn"]), str(j["question_id"])
+        if score is None or score == -1:
+            continue
+        answer = (answers or {}).get(qid) or {}
+        texts = answer.get("choices", [{}])[0].get("turns", [])
+        lengths = answer.get("token_len") or []
+        rows.append(ItemRow(item=qid, turn=turn, scores={"rating": score}, judgment=j.get("judgment"),
+                            prompt=_at((questions or {}).get(qid), turn), answer=_at(texts, turn),
+                            length=_at(lengths, turn)))
+    return rows
 
 
-def _item(judgment: dict[str, Any], question: Question | None, answers: Sequence[Completion] | None) -> ItemRow:
-    turn = int(judgment["turn"])
-    reply = answers[turn - 1] if answers and len(answers) >= turn else None
-    return ItemRow(item=str(judgment["question_id"]), turn=turn, scores={"rating": float(judgment["score"])},
-                   judgment=judgment.get("judgment") or None,
-                   prompt=question.turns[turn - 1] if question and len(question.turns) >= turn else None,
-                   answer=reply.text if reply else None, length=reply.completion_tokens if reply else None)
+def _at(seq: Sequence[Any] | None, turn: int) -> Any:
+    return seq[turn - 1] if seq and len(seq) >= turn else None
 
 
 # --------------------------------------------------------------------------------------------------------- import
@@ -141,7 +155,7 @@ def import_judgments(request: ImportRequest) -> tuple[ResultRecord, list[ItemRow
     dataset = DatasetProvenance(id="lm-sys/FastChat", source=str(path), sha256=hashlib.sha256(text.encode()).hexdigest())
     notes = [f"prompts: {', '.join(prompts)}; prompt_hash is of the prompt names (texts not in file)"]
     record = mt_record(request.header("import:mt-bench", judge, dataset, notes), rows)
-    return record, [_item(j, None, None) for j in rows if _valid(j.get("score"))]
+    return record, mt_bench_items(rows)
 
 
 def _parse(path: Path, text: str) -> list[dict[str, Any]]:

@@ -7,12 +7,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from harness.catalog import suites
+from harness.catalog import get_suite, suites
 from harness.engines.judged import JUDGED_SUITES, ImportRequest
-from harness.io import write_jsonl
 from harness.records import ItemRow, ResultRecord
 from harness.settings import Settings
-from harness.store import RunDir
+from harness.store import RunDir, write_items
 
 LM_EVAL = "lm-eval"
 
@@ -41,8 +40,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     failed = False
     for record, items in imported:
         if items is not None:
-            write_jsonl(run.items_path(record.model, record.variant, record.suite),
-                        [i.model_dump(mode="json") for i in items])
+            write_items(run.items_path(record.model, record.variant, record.suite), items)
         print(f"{record.label} / {record.suite}: {record.status} -> {run.write(record)}")
         failed = failed or record.status == "failed"
     return 1 if failed else 0
@@ -53,9 +51,16 @@ def import_results(kind: str, path: Path, model: str, settings: Settings, iterat
                    ) -> list[tuple[ResultRecord, list[ItemRow] | None]]:
     """Records (and per-item rows where the file has them) of one published results file."""
     if kind == LM_EVAL:
-        from harness.engines.lmeval.results import import_file
+        from harness.engines.lmeval.items import imported_items
+        from harness.engines.lmeval.results import import_file, leaves_of
 
-        return [(r, None) for r in import_file(path, model, list(suites()), iteration=iteration, variant=variant)]
+        out: list[tuple[ResultRecord, list[ItemRow] | None]] = []
+        for record in import_file(path, model, list(suites()), iteration=iteration, variant=variant):
+            spec = get_suite(record.suite)
+            task = spec.lm_eval_task or spec.name
+            rule = spec.leaderboard.filter if spec.leaderboard else "none"
+            out.append((record, imported_items(path, task, rule, leaves_of(path, task))))
+        return out
     suite = next(s for s in JUDGED_SUITES if getattr(s, "import_kind", s.name) == kind)
     request = ImportRequest(path=path, model=model, variant=variant, iteration=iteration, baseline=baseline,
                             data_dir=settings.data_dir)

@@ -14,6 +14,8 @@ benchmarks/__init__.py.
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +26,6 @@ from harness.engines.context import ModelRef, RunContext, content_sha256, identi
 from harness.engines.generation import Question, answer, n_from_variant
 from harness.engines.judge_backend import JudgeRun, UnitModels, open_judge, preference_model
 from harness.errors import UserError
-from harness.io import write_jsonl
 from harness.judges import JudgeSpec, choose_judge
 from harness.records import (
     Coverage,
@@ -40,6 +41,7 @@ from harness.records import (
 from harness.registry import Registry
 from harness.secrets import redact
 from harness.specs import SuiteSpec
+from harness.store import ITEMS_FILE, write_items
 
 __all__ = ["Header", "ImportRequest", "JudgeRun", "JudgedSuite", "Question", "SuiteData", "register_judged", "run_suite"]
 
@@ -175,7 +177,7 @@ def run_suite(spec: SuiteSpec, model: ModelRef, ctx: RunContext) -> ResultRecord
                                                           sorted({q.temperature for q in questions})),
                     notes=(*_generation_notes(failed), *_judge_notes(judge)))
     record = suite.score(header, data, judgments, questions, answers, ctx.options.seed)
-    write_jsonl(out / "items.jsonl", [r.model_dump(mode="json") for r in suite.items(judgments, questions, answers)])
+    write_items(out / ITEMS_FILE, suite.items(judgments, questions, answers))
     return record
 
 
@@ -223,6 +225,21 @@ def rows_of_model(path: Path, rows: list[dict[str, Any]], model: str) -> list[di
     if model not in models:
         raise UserError(f"{path}: judgments of {len(models)} models ({models[:5]}); pass --model as one of them")
     return [r for r in rows if r["model"] == model]
+
+
+def number_or_none(value: Any) -> float | None:
+    """A judgment's number as a float; None for what is missing, not a number, or NaN."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(number) else number
+
+
+def text_or_none(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, default=str)
 
 
 def _provenance(spec: SuiteSpec, model: ModelRef, ctx: RunContext, data: Path, cap: int, n: int | None,

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.engines.context import ModelRef, RunContext, content_sha256, identified
+from harness.engines.lmeval.items import lmeval_items
 from harness.engines.lmeval.model import (
     apply_user_cap,
     cached_lm,
@@ -31,6 +32,7 @@ from harness.io import atomic_write_text, ensure_dir
 from harness.provenance import MODEL_PACKAGES, SCORING_PACKAGES, git_sha, package_versions
 from harness.records import ResultRecord, now
 from harness.specs import SuiteSpec
+from harness.store import ITEMS_FILE, write_items
 
 
 def run_suite(spec: SuiteSpec, model: ModelRef, ctx: RunContext) -> ResultRecord:
@@ -48,6 +50,8 @@ def run_suite(spec: SuiteSpec, model: ModelRef, ctx: RunContext) -> ResultRecord
         results = evaluate(cached_lm(lm, model, ctx), spec, sources, ctx, chat=leaderboard_v2, gen_kwargs=gen_kwargs)
     notes += sources.notes + truncation_notes(lm, results, gen_kwargs or {}, sources.max_gen_toks)
     write_outputs(results, out_dir)
+    rule = spec.leaderboard.filter if spec.leaderboard else "none"
+    write_items(out_dir / ITEMS_FILE, lmeval_items(results.get("samples") or {}, sources.task, rule))
     record = build_record(
         spec,
         results,

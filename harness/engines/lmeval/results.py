@@ -52,6 +52,12 @@ def import_file(path: Path, model: str, specs: Sequence[SuiteSpec], iteration: i
     ]
 
 
+def leaves_of(path: Path, task: str) -> list[str]:
+    """The leaf tasks of `task` in a results file (itself when it has none)."""
+    data = json.loads(read_text(path, "lm-eval results file"))
+    return _Results(data, task).leaves
+
+
 def check_schema(data: Any, path: Path | str) -> None:
     """An lm-eval 0.4 results file: a JSON object with `results` (task -> "metric,filter" values) and `versions`."""
     if not isinstance(data, dict):

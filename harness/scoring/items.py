@@ -1,0 +1,192 @@
+"""How each (suite, metric) a record carries is recomputed from its items: the per-item columns it reads and the
+statistic of their sums (harness.stats.Sums) that gives the record's number, on the card's scale. A bootstrap
+recomputes it on every resample; on all items it equals the record's value (tests/test_items.py).
+
+`statistics_for(suite)` returns `ItemStatistic`s by metric. lm-eval suites derive theirs from the `LeaderboardRule` on
+their spec, as the record builder (harness.engines.lmeval.results) does; a judged suite registers its own from its
+module (benchmarks/<suite>/) with `register_item_statistics`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from harness.records import ItemRow
+from harness.specs import SUITES, LeaderboardRule
+from harness.stats import (
+    DEFAULT_RESAMPLES,
+    Interval,
+    ItemTable,
+    Seed,
+    Statistic,
+    Sums,
+    bootstrap_ci,
+    point,
+)
+
+Strata = Literal["subtask", "turn"] | None
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    extract: Callable[[ItemRow], float]
+    """Raises KeyError / TypeError when a row lacks the value."""
+
+
+@dataclass(frozen=True)
+class ItemStatistic:
+    suite: str
+    metric: str
+    columns: tuple[Column, ...]
+    statistic: Statistic
+    strata: Strata = "subtask"
+    """Resampling strata: lm-eval subtasks (each keeps its size), MT-Bench turns, or none."""
+    mcnemar: str | None = None
+    """A column whose mean the metric increases with: when its values are 0/1 on both sides, McNemar's exact test
+    gives the p-value."""
+    proportion: bool = False
+    """The value is 100 x the mean of a [0, 1] item score: a binomial SE from (value, n) is valid (conservative when the
+    scores are not 0/1)."""
+
+    def table(self, rows: Sequence[ItemRow]) -> ItemTable:
+        return table_for([self], rows)
+
+    def value(self, rows: Sequence[ItemRow]) -> float:
+        """The metric on all `rows` (equals the record's value when the rows are all the record scored)."""
+        return point(self.table(rows), self.statistic)
+
+    def interval(self, rows: Sequence[ItemRow], resamples: int = DEFAULT_RESAMPLES, seed: Seed = 0) -> Interval:
+        """The metric with its 95% percentile bootstrap interval over item resamples (n = len(rows))."""
+        return bootstrap_ci(self.table(rows), self.statistic, resamples, seed)
+
+
+_JUDGED: dict[str, Callable[[], dict[str, ItemStatistic]]] = {}
+_NO_STATISTIC: dict[tuple[str, str], str] = {}
+
+
+def register_item_statistics(suite: str, build: Callable[[], dict[str, ItemStatistic]],
+                             unavailable: Mapping[str, str] | None = None) -> None:
+    """A suite's own statistics (judged suites), and why some of its metrics have none."""
+    if suite in _JUDGED:
+        raise ValueError(f"item statistics of {suite!r} are registered twice")
+    _JUDGED[suite] = build
+    _NO_STATISTIC.update({(suite, metric): why for metric, why in (unavailable or {}).items()})
+
+
+def statistic_for(suite: str, metric: str) -> ItemStatistic | None:
+    return statistics_for(suite).get(metric)
+
+
+def unavailable_reason(suite: str, metric: str) -> str:
+    """Why (suite, metric) has no item statistic, in a phrase."""
+    if SUITES.get(suite).aggregate_of:
+        return "an average of other suites (no items of its own)"
+    return _NO_STATISTIC.get((suite, metric), f"no item statistic for {suite}.{metric}")
+
+
+def statistics_for(suite: str) -> dict[str, ItemStatistic]:
+    """Every metric of `suite` that its items can recompute."""
+    spec = SUITES.get(suite)
+    if suite in _JUDGED:
+        return _JUDGED[suite]()
+    if spec.engine == "lm-eval" and spec.leaderboard is not None:
+        return _lm_eval(suite, spec.headline, spec.leaderboard)
+    return {}
+
+
+def table_for(statistics: Sequence[ItemStatistic], rows: Sequence[ItemRow]) -> ItemTable:
+    """One table holding the columns of every statistic given (they must share their strata)."""
+    strata = {s.strata for s in statistics}
+    if len(strata) > 1:
+        raise ValueError(f"statistics with different strata {sorted(map(str, strata))} cannot share one table")
+    columns = {c.name: c for s in statistics for c in s.columns}
+    kind = strata.pop() if strata else None
+    labels = [_stratum(row, kind) for row in rows]
+    return ItemTable.build({name: [c.extract(r) for r in rows] for name, c in columns.items()}, labels)
+
+
+def _stratum(row: ItemRow, kind: Strata) -> str | None:
+    if kind == "subtask":
+        return row.subtask
+    if kind == "turn":
+        return None if row.turn is None else str(row.turn)
+    return None
+
+
+# ------------------------------------------------------------------------------------------------------------ lm-eval
+
+def score_column(name: str) -> Column:
+    """The row's per-item score `name`."""
+    return Column(name, lambda row: row.scores[name])
+
+
+def _mean(column: str, lower_bound: float = 0.0) -> Statistic:
+    """The pooled mean over all items (lm-eval's size-weighted group value), leaderboard-normalized."""
+    return lambda s: _norm(s.mean(column), lower_bound)
+
+
+def _subtask_mean(column: str, choices: Mapping[str, int]) -> Statistic:
+    """Leaderboard BBH / MuSR: each subtask normalized with lo = 1/choices, then the plain mean of the subtasks."""
+    def statistic(s: Sums) -> np.ndarray:
+        lows = np.array([1.0 / choices[str(name)] for name in s.stratum_names])
+        return _norm(s.stratum_means(column), lows).mean(axis=1)
+    return statistic
+
+
+def _norm(value: np.ndarray, lower_bound: float | np.ndarray) -> np.ndarray:
+    """harness.scoring.leaderboard.norm, vectorized: 0 below lo, else (x - lo)/(1 - lo) x 100."""
+    return np.where(value < lower_bound, 0.0, (value - lower_bound) / (1.0 - np.asarray(lower_bound)) * 100.0)
+
+
+def _lm_eval(suite: str, headline: str, rule: LeaderboardRule) -> dict[str, ItemStatistic]:
+    def stat(metric: str, columns: Sequence[Column], statistic: Statistic, *, mcnemar: str | None = None,
+             proportion: bool = False) -> ItemStatistic:
+        return ItemStatistic(suite, metric, tuple(columns), statistic, "subtask", mcnemar, proportion)
+
+    m = rule.metric
+    match rule.kind:
+        case "raw":
+            out = {headline: stat(headline, [score_column(m)], _mean(m), mcnemar=m, proportion=True)}
+        case "group":
+            out = {name: stat(name, [score_column(name)], _mean(name, rule.lower_bound), mcnemar=name,
+                              proportion=not rule.lower_bound) for name in (m, *rule.also)}
+            if rule.lower_bound:
+                out[f"{m}_raw"] = stat(f"{m}_raw", [score_column(m)], _mean(m), mcnemar=m, proportion=True)
+        case "subtasks":
+            out = {headline: stat(headline, [score_column(m)], _subtask_mean(m, rule.subtask_choices)),  # not monotone in
+                   # the pooled accuracy (subtasks weigh differently): the bootstrap gives its p
+                   f"{m}_raw": stat(f"{m}_raw", [score_column(m)], _mean(m), mcnemar=m, proportion=True)}
+        case "ifeval":
+            out = _ifeval(stat, headline)
+    if rule.unweighted_too:
+        out[f"{m}_unweighted"] = stat(f"{m}_unweighted", [score_column(m)],
+                                      lambda s: 100.0 * s.stratum_means(m).mean(axis=1))
+    return out
+
+
+def _ifeval(stat: Callable[..., ItemStatistic], headline: str) -> dict[str, ItemStatistic]:
+    """Prompt level: the mean over prompts. Instruction level: followed instructions / instructions over all prompts, a
+    ratio of sums (a row holds its fraction of followed instructions and their number). The card's number: the mean of
+    the two strict accuracies."""
+    count = score_column("inst_level_strict_n")
+
+    def followed(level: str) -> Column:
+        name = f"inst_level_{level}_acc"
+        return Column(f"{name}*n", lambda row: row.scores[name] * row.scores["inst_level_strict_n"])
+
+    def inst(level: str) -> Statistic:
+        return lambda s: 100.0 * s.ratio(f"inst_level_{level}_acc*n", "inst_level_strict_n")
+
+    strict_prompt = score_column("prompt_level_strict_acc")
+    out = {headline: stat(headline, [strict_prompt, followed("strict"), count],
+                          lambda s: (inst("strict")(s) + 100.0 * s.mean("prompt_level_strict_acc")) / 2.0)}
+    for level in ("strict", "loose"):
+        prompt = f"prompt_level_{level}_acc"
+        out[prompt] = stat(prompt, [score_column(prompt)], _mean(prompt), mcnemar=prompt, proportion=True)
+        out[f"inst_level_{level}_acc"] = stat(f"inst_level_{level}_acc", [followed(level), count], inst(level))
+    return out
