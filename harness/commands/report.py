@@ -9,12 +9,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from harness import cards, check
+from harness import cards, check, evalresults
 from harness.errors import UserError
 from harness.io import atomic_write_bytes, atomic_write_text, read_text
 from harness.records import ReferenceSet
 from harness.settings import Settings
-from harness.store import RunDir, load_any, load_reference, write_reference
+from harness.store import RunDir, load_any, load_reference, slug, write_reference
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -26,12 +26,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", help="the model the card is about (its model-index name); default: latest iteration")
     p.add_argument("--plots", action=argparse.BooleanOptionalAction, default=True,
                    help="write one PNG per suite beside the card (OUT-stem-plots/) and link them")
+    p.add_argument("--eval-results", action=argparse.BooleanOptionalAction, default=True,
+                   help="write the card's model's scores as Hub .eval_results/<suite>.yaml beside the card")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("reference", help="published reference scores")
     rsub = p.add_subparsers(dest="reference_command", metavar="ACTION", required=True, parser_class=type(p))
-    imp = rsub.add_parser("import", help="parse a published model card into a reference JSON")
-    imp.add_argument("card", type=Path, help="model card (.md) with model-index front matter and/or results tables")
+    imp = rsub.add_parser("import", help="parse a published model card (or Hub .eval_results) into a reference JSON")
+    imp.add_argument("card", type=Path, nargs="+", help="model card (.md) with model-index front matter and/or "
+                     "results tables; or a .eval_results/ folder, the folder holding one, or its .yaml files")
+    imp.add_argument("--model", help=".eval_results only: the model they are about (default: README.md's model-index)")
     imp.add_argument("--out", type=Path, help="reference JSON to write (default: results/reference/<card name>.json)")
     imp.set_defaults(func=cmd_reference_import)
 
@@ -65,19 +69,29 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
         pngs = headline_plots(records)
     links = {suite: f"{plot_dir.name}/{suite}.png" for suite in pngs}
     text = cards.render_card(records, subject=subject, source=source, plots=links)
+    hub_model = evalresults.pick_model(records, subject)
+    hub_files = evalresults.render_files(records, hub_model) if args.eval_results and hub_model else {}
     _check_output(args.out)
     for suite, png in pngs.items():
         atomic_write_bytes(plot_dir / f"{suite}.png", png)
+    for name, yaml_text in hub_files.items():
+        atomic_write_text(args.out.parent / evalresults.FOLDER / name, yaml_text)
     atomic_write_text(args.out, text)
-    print(f"wrote {args.out} ({len(records)} records" + (f", {len(pngs)} plots in {plot_dir})" if pngs else ")"))
+    print(f"wrote {args.out} ({len(records)} records" + (f", {len(pngs)} plots in {plot_dir}" if pngs else "")
+          + (f", {len(hub_files)} .eval_results files for {hub_model}" if hub_files else "") + ")")
     return 0
 
 
 def cmd_reference_import(args: argparse.Namespace, settings: Settings) -> int:
     from harness.cardparse import parse_card
 
-    ref = parse_card(read_text(args.card, "model card"), source=str(args.card))
-    out = args.out or Path("results") / "reference" / f"{args.card.stem}.json"
+    first = args.card[0]
+    if len(args.card) == 1 and first.suffix.lower() in {".md", ".markdown"}:
+        ref = parse_card(read_text(first, "model card"), source=str(first))
+    else:
+        ref = evalresults.import_paths(args.card, args.model)
+    stem = first.stem if first.suffix.lower() in {".md", ".markdown"} else slug(ref.name)
+    out = args.out or Path("results") / "reference" / f"{stem}.json"
     _check_output(out)
     write_reference(out, ref)
     n_metrics = sum(len(r.metrics) for r in ref.records)
