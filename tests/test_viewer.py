@@ -11,6 +11,7 @@ import pytest
 from harness.catalog import get_suite
 from harness.errors import UserError
 from harness.records import ItemRow
+from harness.store import RunDir
 from harness.viewer import build_site
 from harness.viewer.items import build_items, judge_verdict, markdown
 from harness.viewer.training import training_summary
@@ -163,3 +164,24 @@ def test_a_bad_item_line_is_named(tmp_path):
     with pytest.raises(UserError, match=r"items.jsonl:5: not an item row \(item: "):
         build_site([run], tmp_path / "site")
     assert not (tmp_path / "site").exists()
+
+
+def test_a_run_from_an_import_of_published_annotations(cli, shared_data, tmp_path, monkeypatch):
+    """`import alpaca-eval` of alpaca_eval's published annotations (the real importer), then `view`."""
+    monkeypatch.setenv("SPPO_BENCH_HOME", str(tmp_path / "home"))
+    outputs = json.loads((shared_data / "alpaca_eval/results/gpt4_1106_preview/model_outputs.json").read_text())
+    eval_set = tmp_path / "home" / "data" / "alpaca_eval" / "eval.jsonl"
+    eval_set.parent.mkdir(parents=True)
+    eval_set.write_text("".join(json.dumps(r) + "\n" for r in outputs))
+    name = "OpenHermes-2.5-Mistral-7B"
+    annotations = shared_data / f"alpaca_eval/results/{name}/weighted_alpaca_eval_gpt4_turbo/annotations.json"
+    code, _, err = cli("import", "alpaca-eval", annotations, "--model", name, "--out", tmp_path / "run")
+    assert code == 0, err
+    code, _, err = cli("view", tmp_path / "run", "--out", tmp_path / "site")
+    assert code == 0, err
+    html = (tmp_path / "site" / "index.html").read_text()
+    (record,) = RunDir(tmp_path / "run").records()
+    assert f"{record.metrics['win_rate'].value:.2f}</a>" in html
+    assert "weighted_alpaca_eval_gpt4_turbo" in html and "Calibration: not calibrated" in html
+    has_items = (RunDir(tmp_path / "run").samples_dir(name, None, "alpaca_eval") / "items.jsonl").exists()
+    assert (tmp_path / "site" / "suites" / "alpaca_eval.html").exists() == has_items

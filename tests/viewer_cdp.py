@@ -81,13 +81,19 @@ class Browser:
         shutil.rmtree(self._profile, ignore_errors=True)
 
     # -- page helpers -------------------------------------------------------------------------------------------------
-    def open(self, path: Path) -> float:
-        """Navigate to a local file and wait for its load event; returns the wall seconds it took."""
+    def open(self, path: Path, fragment: str = "") -> float:
+        """Navigate to a local file (and `#fragment`) and wait for its load event; returns the wall seconds it took."""
+        url = Path(path).resolve().as_uri() + (f"#{fragment}" if fragment else "")
+        if self.evaluate("location.href").split("#")[0] == url.split("#")[0]:
+            self._navigate("about:blank")  # a new fragment alone would be a same-document navigation: no load
         start = time.perf_counter()
-        self.events.clear()
-        self.call("Page.navigate", {"url": Path(path).resolve().as_uri()}, session=True)
-        self.wait_event("Page.loadEventFired")
+        self._navigate(url)
         return time.perf_counter() - start
+
+    def _navigate(self, url: str) -> None:
+        self.events.clear()
+        self.call("Page.navigate", {"url": url}, session=True)
+        self.wait_event("Page.loadEventFired")
 
     def evaluate(self, expression: str, await_promise: bool = False) -> Any:
         reply = self.call("Runtime.evaluate", {"expression": expression, "returnByValue": True,

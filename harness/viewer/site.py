@@ -33,11 +33,12 @@ ASSETS = ("viewer.css", "viewer.js")
 DATA_GLOBAL = "SPPO_VIEWER_DATA"
 
 
-def build_site(sources: Sequence[Path], out_dir: Path) -> Path:
-    """Write the viewer for run directories / train-and-eval folders `sources` into `out_dir`; returns index.html."""
+def build_site(sources: Sequence[Path], out_dir: Path, *, page_size: int = items_mod.PAGE_SIZE) -> Path:
+    """Write the viewer for run directories / train-and-eval folders `sources` into `out_dir`; returns index.html.
+    `page_size`: items per page of an item browser (the first page is in the HTML, the rest come from the data)."""
     out_dir = Path(out_dir)
     _check_out_dir(out_dir)
-    files = render_site(load_sources([Path(s) for s in sources]), out_dir)
+    files = render_site(load_sources([Path(s) for s in sources]), out_dir, page_size)
     write_site(out_dir, files)
     return out_dir / "index.html"
 
@@ -53,7 +54,7 @@ class Checkpoint:
     """The record's section on the overview."""
 
 
-def render_site(loaded: Loaded, out_dir: Path) -> dict[str, bytes]:
+def render_site(loaded: Loaded, out_dir: Path, page_size: int = items_mod.PAGE_SIZE) -> dict[str, bytes]:
     """Relative path -> content of every file of the site."""
     md = items_mod.markdown()
     env = _environment()
@@ -67,7 +68,7 @@ def render_site(loaded: Loaded, out_dir: Path) -> dict[str, bytes]:
         return f"#{overview.record_anchor(r)}"
 
     for suite in loaded.items:
-        page, data = _suite_page(env, md, suite, loaded, records, suite_links)
+        page, data = _suite_page(env, md, suite, loaded, records, suite_links, page_size)
         files[f"suites/{suite}.html"] = page.encode()
         files[f"suites/{suite}.data.js"] = data.encode()
     from harness.plots import headline_plots
@@ -100,7 +101,7 @@ def write_site(out_dir: Path, files: dict[str, bytes]) -> None:
 
 
 def _suite_page(env: jinja2.Environment, md: Any, suite: str, loaded: Loaded, records: list[ResultRecord],
-                suite_links: list[dict[str, str]]) -> tuple[str, str]:
+                suite_links: list[dict[str, str]], page_size: int) -> tuple[str, str]:
     spec = get_suite(suite)
     by_key = {r.key: r for r in records}
     columns = [k for k in cards.row_order([r for r in records if r.suite == suite]) if k in loaded.items[suite]]
@@ -112,12 +113,12 @@ def _suite_page(env: jinja2.Environment, md: Any, suite: str, loaded: Loaded, re
                                       href=f"../index.html#{overview.record_anchor(record)}"))
     items = items_mod.build_items(spec, [loaded.items[suite][k] for k in columns], md)
     data_file = f"{suite}.data.js"
-    payload = {"suite": suite, "pageSize": items_mod.PAGE_SIZE, "checkpoints": [c.slug for c in checkpoints],
+    payload = {"suite": suite, "pageSize": page_size, "checkpoints": [c.slug for c in checkpoints],
                "items": items_mod.payload(items)}
     page = env.get_template("suite.html.j2").render(
         root="../", suite_links=suite_links, version=__version__, spec=spec, checkpoints=checkpoints,
-        items=items[: items_mod.PAGE_SIZE], total=len(items), changed=sum(it.changed for it in items),
-        subtasks=sorted({it.subtask for it in items if it.subtask}), page_size=items_mod.PAGE_SIZE,
+        items=items[:page_size], total=len(items), changed=sum(it.changed for it in items),
+        subtasks=sorted({it.subtask for it in items if it.subtask}), page_size=page_size,
         data_file=data_file,
     )
     # JSON inside a JS string literal: JSON.parse of one string is faster than a literal of the same size.

@@ -33,6 +33,10 @@
   var searchText = null;
 
   highlight(state.ckpt);
+  window.addEventListener("hashchange", function () {
+    state = readHash();
+    if (data) { syncControls(); render(false); } else { highlight(state.ckpt); }
+  });
   requestAnimationFrame(function () { setTimeout(loadData, 0); });
 
   function loadData() {
@@ -56,7 +60,6 @@
         render(true);
       });
     });
-    window.addEventListener("hashchange", function () { state = readHash(); syncControls(); render(false); });
     render(false);
     document.documentElement.dataset.ready = String(performance.now());
   }
