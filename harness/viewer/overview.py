@@ -177,4 +177,4 @@ def _known(suite: str, key: str) -> bool:
 
 def _inline(md: MarkdownIt, text: str) -> Markup:
     """A card cell / header / note is markdown (escaped `\\|`, `**bold**`): rendered inline, raw HTML off."""
-    return Markup(md.renderInline(text))  # noqa: S704 - markdown-it output with html disabled is escaped
+    return Markup(md.renderInline(text))  # markdown-it with raw HTML disabled escapes everything it does not render
