@@ -21,12 +21,18 @@ class Report:
     card: Path
     plots: list[Path] = field(default_factory=list)
     records: int = 0
+    eval_results: list[Path] = field(default_factory=list)
+    """Hub `.eval_results/<suite>.yaml` files written beside the card (harness.evalresults)."""
+    hub_model: str | None = None
 
 
 def write_report(records: Sequence[ResultRecord], out: Path, *, source: str, subject: str | None = None,
-                 plots: bool = True, preface: Sequence[str] = ()) -> Report:
-    """The card for `records` at `out` (plots in `<out stem>-plots/` beside it). `subject`: the model the card is
-    about (default: the latest iteration); `preface`: lines quoted under the title (a profile's note, suites not run)."""
+                 plots: bool = True, preface: Sequence[str] = (), eval_results: bool = True) -> Report:
+    """The card for `records` at `out` (plots in `<out stem>-plots/` beside it, and the card model's Hub
+    `.eval_results/` files unless `eval_results` is off). `subject`: the model the card is about (default: the latest
+    iteration); `preface`: lines quoted under the title (a profile's note, suites not run)."""
+    from harness import evalresults
+
     records = list(records)
     chosen = cards.choose_subject(records, subject)
     plot_dir = out.parent / f"{out.stem}-plots"
@@ -37,9 +43,13 @@ def write_report(records: Sequence[ResultRecord], out: Path, *, source: str, sub
         pngs = headline_plots(records)
     links = {suite: f"{plot_dir.name}/{suite}.png" for suite in pngs}
     text = with_preface(cards.render_card(records, subject=chosen, source=source, plots=links), preface)
+    hub_model = evalresults.pick_model(records, chosen) if eval_results else None
+    hub_files = evalresults.render_files(records, hub_model) if hub_model else {}
     check_output(out)
     written = [atomic_write_bytes(plot_dir / f"{suite}.png", png) for suite, png in pngs.items()]
-    return Report(card=atomic_write_text(out, text), plots=written, records=len(records))
+    hub = [atomic_write_text(out.parent / evalresults.FOLDER / name, text) for name, text in hub_files.items()]
+    return Report(card=atomic_write_text(out, text), plots=written, records=len(records), eval_results=hub,
+                  hub_model=hub_model if hub else None)
 
 
 def with_preface(card: str, lines: Sequence[str]) -> str:

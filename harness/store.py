@@ -80,6 +80,14 @@ def _first_error(exc: ValidationError) -> str:
     return f"{where}: {err['msg']}"
 
 
+def merge(records: Iterable[ResultRecord]) -> list[ResultRecord]:
+    """Last record wins per (model, variant, suite) (several sources read together)."""
+    out: dict[tuple[str, str | None, str], ResultRecord] = {}
+    for r in records:
+        out[r.key] = r
+    return list(out.values())
+
+
 def item_key(row: ItemRow) -> ItemKey:
     """What pairs an item across checkpoints: (subtask, item id, turn)."""
     return (row.subtask, row.item, row.turn)

@@ -9,9 +9,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from harness import cards, check
+from harness import cards, check, evalresults
 from harness.errors import UserError
-from harness.io import atomic_write_text, read_text
+from harness.io import atomic_write_text, read_text, slug
 from harness.records import ReferenceSet
 from harness.reporting import check_output, write_report
 from harness.results import load_records
@@ -28,12 +28,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", help="the model the card is about (its model-index name); default: latest iteration")
     p.add_argument("--plots", action=argparse.BooleanOptionalAction, default=True,
                    help="write one PNG per suite beside the card (OUT-stem-plots/) and link them")
+    p.add_argument("--eval-results", action=argparse.BooleanOptionalAction, default=True,
+                   help="write the card's model's scores as Hub .eval_results/<suite>.yaml beside the card")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("reference", help="published reference scores")
     rsub = p.add_subparsers(dest="reference_command", metavar="ACTION", required=True, parser_class=type(p))
-    imp = rsub.add_parser("import", help="parse a published model card into a reference JSON")
-    imp.add_argument("card", type=Path, help="model card (.md) with model-index front matter and/or results tables")
+    imp = rsub.add_parser("import", help="parse a published model card (or Hub .eval_results) into a reference JSON")
+    imp.add_argument("card", type=Path, nargs="+", help="model card (.md) with model-index front matter and/or "
+                     "results tables; or a .eval_results/ folder, the folder holding one, or its .yaml files")
+    imp.add_argument("--model", help=".eval_results only: the model they are about (default: README.md's model-index)")
     imp.add_argument("--out", type=Path, help="reference JSON to write (default: results/reference/<card name>.json)")
     imp.set_defaults(func=cmd_reference_import)
 
@@ -56,17 +60,25 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     else:
         ref = _load_reference(args.reference)
         records, source, card_model = ref.records, str(args.reference), ref.card_model
-    report = write_report(records, args.out, source=source, subject=args.model or card_model, plots=args.plots)
-    plots = f", {len(report.plots)} plots in {report.plots[0].parent})" if report.plots else ")"
-    print(f"wrote {args.out} ({report.records} records" + plots)
+    report = write_report(records, args.out, source=source, subject=args.model or card_model, plots=args.plots,
+                          eval_results=args.eval_results)
+    print(f"wrote {args.out} ({report.records} records"
+          + (f", {len(report.plots)} plots in {report.plots[0].parent}" if report.plots else "")
+          + (f", {len(report.eval_results)} .eval_results files for {report.hub_model}" if report.eval_results else "")
+          + ")")
     return 0
 
 
 def cmd_reference_import(args: argparse.Namespace, settings: Settings) -> int:
     from harness.cardparse import parse_card
 
-    ref = parse_card(read_text(args.card, "model card"), source=str(args.card))
-    out = args.out or Path("results") / "reference" / f"{args.card.stem}.json"
+    first = args.card[0]
+    if len(args.card) == 1 and first.suffix.lower() in {".md", ".markdown"}:
+        ref = parse_card(read_text(first, "model card"), source=str(first))
+    else:
+        ref = evalresults.import_paths(args.card, args.model)
+    stem = first.stem if first.suffix.lower() in {".md", ".markdown"} else slug(ref.name)
+    out = args.out or Path("results") / "reference" / f"{stem}.json"
     check_output(out)
     write_reference(out, ref)
     n_metrics = sum(len(r.metrics) for r in ref.records)
