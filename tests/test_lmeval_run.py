@@ -116,6 +116,7 @@ def test_fixture_suite_runs_through_shipped_task(suite: str, tiny: Path, tmp_pat
 def test_rerun_is_served_by_the_request_cache(tiny: Path, tmp_path: Path, caplog) -> None:
     ctx = _ctx(tmp_path)
     first = _run("musr", tiny, ctx)
+    caplog.clear()
     with caplog.at_level(logging.INFO, logger="harness.engines.lmeval.model"):
         second = _run("musr", tiny, ctx)
     assert any("0 computed" in r.getMessage() for r in caplog.records)

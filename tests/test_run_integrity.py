@@ -1,0 +1,302 @@
+"""A run directory is data, never code, and only what its records name ends up in them: hostile labels stay inside
+--out, one writer per run, stale temporaries swept, no pickle ever loaded, unit keys that change with the judge,
+errors that retrying cannot fix stop the run, dead workers are retried, judged suites shard for real."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from harness.io import slug
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def judged_home(tmp_path_factory) -> Path:
+    from tests.test_judged_e2e import SUITES, Settings  # noqa: F401
+
+    from harness.data import pull
+    from tests.conftest import require_shared
+
+    home = tmp_path_factory.mktemp("home")
+    for outcome in pull(Settings(home=home, offline=True), ["mt_bench", "alpaca_eval"], data_dir=require_shared("data")):
+        assert outcome.status != "failed", outcome.message
+    return home
+
+
+def fake_eval(cli, out: Path, *extra: str) -> tuple[int, str, str]:
+    return cli("eval", "fake-model", "--backend", "fake", "--judge-backend", "fake", "--suites", "mt_bench",
+               "--limit", "1", "--max-new-tokens", "8", "--out", out, *extra)
+
+
+# ----------------------------------------------------------------------------------------------- file names
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(min_size=0, max_size=400))
+def test_slug_is_one_safe_path_component(text):
+    s = slug(text)
+    assert s and "/" not in s and "\\" not in s and "\x00" not in s and s not in (".", "..")
+    assert all(c.isascii() and (c.isalnum() or c in "._-") for c in s) and len(s) <= 89
+    assert not s.startswith(".")
+
+
+@given(st.text(max_size=120), st.text(max_size=120))
+def test_distinct_labels_get_distinct_slugs(a, b):
+    if a != b:
+        assert slug(a) != slug(b)
+
+
+@pytest.mark.parametrize("label", ["../../escape", "/etc/passwd", "a\nb", "x" * 300, "né ∑ 模型", "..", ".hidden",
+                                   "a/b/c", "con", "\x01\x02"])
+def test_hostile_labels_write_inside_the_run_only(cli, tmp_path, judged_home, monkeypatch, label):
+    monkeypatch.setenv("SPPO_BENCH_HOME", str(judged_home))
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    out = work / "run"
+    code, _, err = cli("eval", "ckpts/mymodel", "--label", label, "--backend", "fake", "--judge-backend", "fake",
+                       "--suites", "mt_bench,alpaca_eval", "--limit", "1", "--max-new-tokens", "4", "--out", out)
+    assert code == 0, err
+    outside = [p for p in tmp_path.rglob("*") if out not in p.parents and p != out and p != work]
+    assert outside == []
+    records = list((out / "records").glob("*/*.json"))
+    assert len(records) == 2 and {json.loads(p.read_text())["model"] for p in records} == {label}
+
+
+# ---------------------------------------------------------------------------------------------- one writer
+
+HOLDER = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    sys.path.insert(0, {repo!r})
+    from harness.runlock import run_lock
+    with run_lock(Path({run!r})):
+        Path({flag!r}).write_text("held")
+        time.sleep(float(sys.argv[1]))
+""")
+
+
+def _hold(tmp_path: Path, run: Path, seconds: float) -> subprocess.Popen:
+    flag = tmp_path / "held.flag"
+    script = tmp_path / "holder.py"
+    script.write_text(HOLDER.format(repo=str(REPO), run=str(run), flag=str(flag)))
+    proc = subprocess.Popen([sys.executable, str(script), str(seconds)])
+    deadline = time.monotonic() + 30
+    while not flag.exists():
+        assert time.monotonic() < deadline, "the lock holder did not start"
+        time.sleep(0.05)
+    return proc
+
+
+def test_a_second_writer_stops_naming_the_holder_or_waits(cli, tmp_path, judged_home, monkeypatch):
+    monkeypatch.setenv("SPPO_BENCH_HOME", str(judged_home))
+    out = tmp_path / "run"
+    holder = _hold(tmp_path, out, 3.0)
+    try:
+        code, stdout, err = fake_eval(cli, out)
+        assert code == 2 and f"pid {holder.pid}" in err and "--wait" in err and err.count("\n") == 1
+        assert not (out / "records").exists()
+        code, _, err = fake_eval(cli, out, "--wait")
+        assert code == 0, err
+    finally:
+        holder.wait(timeout=30)
+
+
+def test_stale_temporaries_are_swept(cli, tmp_path, judged_home, monkeypatch):
+    monkeypatch.setenv("SPPO_BENCH_HOME", str(judged_home))
+    out = tmp_path / "run"
+    stale = out / "records" / "x" / ".mt_bench.json.k3j2.tmp"
+    stale.parent.mkdir(parents=True)
+    stale.write_text("half a record")
+    code, _, err = fake_eval(cli, out)
+    assert code == 0, err and not stale.exists()
+
+
+# ------------------------------------------------------------------------------------------ data, not code
+
+PICKLE_MODULES = ("pickle", "sqlitedict", "dill", "cloudpickle", "joblib")
+
+
+def test_no_module_of_ours_unpickles_anything():
+    """Nothing reads a pickle: no pickle/SqliteDict/joblib loader and no torch.load in the package."""
+    offenders = []
+    for path in sorted((REPO / "harness").rglob("*.py")) + sorted((REPO / "benchmarks").rglob("*.py")):
+        text = path.read_text()
+        for needle in (*(f"import {m}" for m in PICKLE_MODULES), *(f"from {m}" for m in PICKLE_MODULES), "torch.load(",
+                       "use_cache=str(", "SqliteDict("):
+            if needle in text:
+                offenders.append(f"{path.relative_to(REPO)}: {needle}")
+    assert offenders == []
+
+
+@pytest.mark.slow
+def test_a_pickle_planted_in_the_run_is_never_executed(cli, tmp_path, monkeypatch):
+    """lm-eval's own request cache (SqliteDict) unpickled whatever sat in RUN/samples/*/lm_cache on a resume."""
+    import pickle
+    import sqlite3
+
+    from harness.models import tiny_model
+
+    tiny = tiny_model(tmp_path / "tiny")
+    monkeypatch.setenv("SPPO_BENCH_HOME", str(tmp_path / "home"))
+    out = tmp_path / "run"
+    marker = tmp_path / "PWNED"
+    args = ("eval", tiny, "--label", "tiny", "--suites", "musr", "--limit", "1",
+            "--data-dir", REPO / "tests" / "fixtures" / "lmeval", "--out", out)
+    assert cli(*args)[0] == 0
+
+    class Payload:
+        def __reduce__(self):
+            return (Path.write_text, (marker, "executed"))
+
+    samples = out / "samples" / "tiny" / "musr"
+    for name in ("lm_cache/cache_rank0.db", "lm_cache/x.db", "cache.sqlite"):
+        db = samples / name
+        db.parent.mkdir(parents=True, exist_ok=True)
+        with sqlite3.connect(db) as conn:
+            conn.execute("CREATE TABLE IF NOT EXISTS unnamed (key TEXT PRIMARY KEY, value BLOB)")
+            conn.execute("INSERT OR REPLACE INTO unnamed VALUES (?, ?)", ("k", pickle.dumps(Payload())))
+    code, _, err = cli(*args, "--force")
+    assert code == 0, err
+    assert not marker.exists()
+
+
+# ---------------------------------------------------------------------------------------------- unit keys
+
+
+def test_changing_the_judge_model_or_exporting_the_key_reruns(cli, tmp_path, judged_home, monkeypatch):
+    monkeypatch.setenv("SPPO_BENCH_HOME", str(judged_home))
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    out = tmp_path / "run"
+    assert fake_eval(cli, out)[0] == 0
+    code, stdout, _ = fake_eval(cli, out)
+    assert code == 0 and "done already" in stdout
+    code, stdout, _ = fake_eval(cli, out, "--judge-model", "another-judge")
+    assert code == 0 and "done already" not in stdout
+    record = json.loads(next((out / "records").glob("*/mt_bench.json")).read_text())
+    assert record["judge"]["model"] == "another-judge"
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-key-0123456789")  # the default judge turns official
+    code, stdout, _ = fake_eval(cli, out)
+    assert code == 0 and "done already" not in stdout
+    record = json.loads(next((out / "records").glob("*/mt_bench.json")).read_text())
+    assert record["judge"]["official"] is True
+    assert "sk-test-key-0123456789" not in "".join(p.read_text(errors="replace") for p in out.rglob("*") if p.is_file())
+
+
+def test_a_changed_limit_reruns_and_answers_match_the_record(cli, tmp_path, judged_home, monkeypatch):
+    monkeypatch.setenv("SPPO_BENCH_HOME", str(judged_home))
+    out = tmp_path / "run"
+    assert fake_eval(cli, out)[0] == 0
+    code, stdout, _ = cli("eval", "fake-model", "--backend", "fake", "--judge-backend", "fake", "--suites", "mt_bench",
+                          "--limit", "3", "--max-new-tokens", "8", "--out", out)
+    assert code == 0 and "done already" not in stdout
+    record = json.loads(next((out / "records").glob("*/mt_bench.json")).read_text())
+    answers = next((out / "samples").glob("*/mt_bench/model_answer/*.jsonl")).read_text().splitlines()
+    assert record["limit"] == 3 and len(answers) == 3 and record["coverage"]["total"] == 6
+
+
+# ------------------------------------------------------------------------------------- errors and retries
+
+
+def test_configuration_errors_stop_the_run_without_retries_or_failed_records(cli, tmp_path, judged_home, monkeypatch):
+    monkeypatch.setenv("SPPO_BENCH_HOME", str(judged_home))
+    out = tmp_path / "run"
+    code, _, err = cli("eval", "fake-model", "--backend", "fake", "--judge-backend", "nonexistent", "--suites",
+                       "mt_bench", "--limit", "1", "--out", out, "--retries", "3")
+    assert code == 2 and "unknown backend 'nonexistent'" in err and err.count("\n") == 1
+    assert not list((out / "records").glob("*/*.json")) if (out / "records").exists() else True
+    events = [json.loads(x)["event"] for p in (out / "logs").glob("*.jsonl") for x in p.read_text().splitlines()]
+    assert events.count("started") == 1  # not retried
+
+
+class DiesOnce:
+    """Kills its worker process the first time it runs a unit (as the OOM killer would)."""
+
+    def __init__(self, flag: str) -> None:
+        self.flag = flag
+
+    def __call__(self, unit, ctx):
+        from harness.records import Metric, Provenance, ResultRecord
+
+        if not Path(self.flag).exists():
+            Path(self.flag).write_text("died")
+            os._exit(9)
+        return ResultRecord(model=unit.model.label, suite=unit.suite, metrics={"score": Metric(value=1.0)},
+                            provenance=Provenance(source="test"))
+
+
+def test_a_worker_that_dies_is_a_retried_unit(tmp_path):
+    from harness.backends.base import BackendOptions
+    from harness.engines.context import ModelRef, RunContext
+    from harness.executors import LocalExecutor, plan, run_matrix
+    from harness.settings import Settings
+    from harness.store import RunDir
+
+    ctx = RunContext(settings=Settings(home=tmp_path / "home", offline=True), run=RunDir(tmp_path / "run"),
+                     backend=BackendOptions(backend="fake"))
+    out = run_matrix(plan([ModelRef("c", "m")], ["mt_bench"]), ctx, LocalExecutor(workers=2),
+                     work=DiesOnce(str(tmp_path / "flag")), progress=False)
+    assert [(o.status, o.attempts) for o in out] == [("done", 2)]
+
+
+# ------------------------------------------------------------------------------------------------- shards
+
+
+def test_judged_shards_split_the_items_and_merge_exactly(judged_home, tmp_path):
+    import dataclasses
+
+    from harness.backends.base import BackendOptions
+    from harness.backends.cache import with_cache
+    from harness.backends.fake import FakeBackend
+    from harness.catalog import get_suite
+    from harness.engines.context import Injected, ModelRef, RunContext, RunOptions
+    from harness.engines.judged import run_suite
+    from harness.settings import Settings
+    from harness.store import RunDir
+
+    def ctx(run: Path, generator) -> RunContext:
+        return RunContext(settings=Settings(home=judged_home, offline=True), run=RunDir(run),
+                          backend=BackendOptions(backend="fake"),
+                          options=RunOptions(limit=5, judge="local", max_new_tokens=8),
+                          injected=Injected(generator=generator, judge=FakeBackend("judge")))
+
+    plain = run_suite(get_suite("mt_bench"), ModelRef("m", "m"), ctx(tmp_path / "plain", FakeBackend("m")))
+    inner = FakeBackend("m")
+    cached = with_cache(inner, tmp_path / "cache.sqlite")
+    sharded = ctx(tmp_path / "sharded", cached)
+    calls = []
+    for k in range(2):
+        before = inner.calls
+        run_suite(get_suite("mt_bench"), ModelRef("m", "m"), dataclasses.replace(sharded, shard=(k, 2)))
+        calls.append(inner.calls - before)
+    assert calls == [2 * 3, 2 * 2]  # 5 questions split 3 + 2, two turns each
+    before = inner.calls
+    merged = run_suite(get_suite("mt_bench"), ModelRef("m", "m"), sharded)
+    assert inner.calls == before  # every answer of the merge came from what the shards cached
+    assert {k: m.value for k, m in merged.metrics.items()} == {k: m.value for k, m in plain.metrics.items()}
+
+
+# ---------------------------------------------------------------------------------------------- readers
+
+
+def test_results_table_reads_a_train_and_eval_folder_and_refuses_an_empty_source(cli, tmp_path, judged_home,
+                                                                                 monkeypatch):
+    monkeypatch.setenv("SPPO_BENCH_HOME", str(judged_home))
+    folder = tmp_path / "train-out"
+    assert fake_eval(cli, folder / "eval")[0] == 0
+    code, stdout, _ = cli("results", "table", folder, "--format", "csv")
+    assert code == 0 and len(stdout.splitlines()) > 1 and "mt_bench" in stdout
+    (tmp_path / "empty").mkdir()
+    code, stdout, err = cli("results", "table", tmp_path / "empty")
+    assert code == 2 and "no result records" in err and not stdout
