@@ -91,7 +91,8 @@ class FakeServer:
 @contextlib.contextmanager
 def openai_server(script: Script = echo, latency_s: float = 0.0) -> Iterator[FakeServer]:
     state = FakeServer(latency_s=latency_s)
-    server = _Server(("127.0.0.1", 0), _handler(state, script))
+    handler = type("Handler", (_Handler,), {"state": state, "script": staticmethod(script)})
+    server = _Server(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     state.url = f"http://127.0.0.1:{server.server_address[1]}/v1"
@@ -111,85 +112,86 @@ class _Server(ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
 
-def _handler(state: FakeServer, script: Script) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        disable_nagle_algorithm = True  # headers and body go out in two writes: without this, +40 ms per answer
+class _Handler(BaseHTTPRequestHandler):
+    """One request: count it, then answer per the directives (subclassed per server with `state` and `script`)."""
 
-        def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
-            pass
+    state: FakeServer
+    script: Script
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in two writes: without this, +40 ms per answer
 
-        def do_POST(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
-            prompt = last_user(body)
-            with state.lock:
-                state.attempts[prompt] += 1
-                state.seen[json.dumps(body.get("messages"))] += 1
-                seen = state.seen[json.dumps(body.get("messages"))]
-                state.arrivals.setdefault(prompt, []).append(time.monotonic())
-                state.auth_headers.add(self.headers.get("Authorization", ""))
-                state.bodies.append(body)
-                state.in_flight += 1
-                state.max_in_flight = max(state.max_in_flight, state.in_flight)
-            self._answered = False
-            try:
-                self._answer(body, users(body), seen)
-            finally:
-                self._done()
+    def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
+        pass
 
-        def _done(self) -> None:
-            """Leave the in-flight count once, before the last byte goes out (the client may send its next request
-            as soon as it has read this answer)."""
-            if not self._answered:
-                self._answered = True
-                with state.lock:
-                    state.in_flight -= 1
-
-        def _answer(self, body: dict[str, Any], text: str, seen: int) -> None:
-            d = {m.group(1): (int(m.group(2)) if m.group(2) else None, m.group(3)) for m in _DIRECTIVE.finditer(text)}
-
-            def active(name: str) -> bool:
-                return name in d and (d[name][0] is None or seen <= d[name][0])
-
-            def value(name: str, default: float) -> float:
-                return float(d[name][1]) if name in d and d[name][1] else default
-
-            time.sleep(state.latency_s + value("slow", 0.0))
-            if self.path != "/v1/chat/completions":
-                return self._error(404)
-            if state.down:
-                return self._error(503)
-            wait = {"retry-after-ms": f"{value('after_ms', 0):g}"} if "after_ms" in d else \
-                {"Retry-After": f"{value('after', 0):g}"} if "after" in d else {}
-            for status in ("400", "401", "403", "404", "429", "500", "503"):
-                if active(status):
-                    return self._error(int(status), wait or ({"Retry-After": "0"} if status == "429" else {}))
-            if active("drop"):
-                self.close_connection = True
-                return None  # nothing written: the client sees the connection close
-            if active("hang"):
-                time.sleep(value("hang_s", 1.0))
-            if active("malformed"):
-                return self._send(200, b'{"choices": [{"message": {"content": "trunc')
-            if active("badshape"):
-                return self._send(200, b'{"object": "chat.completion"}')
-            return self._send(200, json.dumps(_completion(body, script(body))).encode())
-
-        def _error(self, status: int, headers: dict[str, str] | None = None) -> None:
-            message = f"{_STATUS[str(status)]}; you sent {self.headers.get('Authorization')}"
-            self._send(status, json.dumps({"error": {"message": message, "code": status}}).encode(), headers)
-
-        def _send(self, status: int, payload: bytes, headers: dict[str, str] | None = None) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            for k, v in (headers or {}).items():
-                self.send_header(k, v)
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+        prompt, state = last_user(body), self.state
+        with state.lock:
+            state.attempts[prompt] += 1
+            state.seen[json.dumps(body.get("messages"))] += 1
+            seen = state.seen[json.dumps(body.get("messages"))]
+            state.arrivals.setdefault(prompt, []).append(time.monotonic())
+            state.auth_headers.add(self.headers.get("Authorization", ""))
+            state.bodies.append(body)
+            state.in_flight += 1
+            state.max_in_flight = max(state.max_in_flight, state.in_flight)
+        self._answered = False
+        try:
+            self._answer(body, users(body), seen)
+        finally:
             self._done()
-            self.end_headers()
-            self.wfile.write(payload)
 
-    return Handler
+    def _done(self) -> None:
+        """Leave the in-flight count once, before the last byte goes out (the client may send its next request
+        as soon as it has read this answer)."""
+        if not self._answered:
+            self._answered = True
+            with self.state.lock:
+                self.state.in_flight -= 1
+
+    def _answer(self, body: dict[str, Any], text: str, seen: int) -> None:
+        d = {m.group(1): (int(m.group(2)) if m.group(2) else None, m.group(3)) for m in _DIRECTIVE.finditer(text)}
+
+        def active(name: str) -> bool:
+            return name in d and (d[name][0] is None or seen <= d[name][0])
+
+        def value(name: str, default: float) -> float:
+            return float(d[name][1]) if name in d and d[name][1] else default
+
+        time.sleep(self.state.latency_s + value("slow", 0.0))
+        if self.path != "/v1/chat/completions":
+            return self._error(404)
+        if self.state.down:
+            return self._error(503)
+        wait = {"retry-after-ms": f"{value('after_ms', 0):g}"} if "after_ms" in d else \
+            {"Retry-After": f"{value('after', 0):g}"} if "after" in d else {}
+        for status in ("400", "401", "403", "404", "429", "500", "503"):
+            if active(status):
+                return self._error(int(status), wait or ({"Retry-After": "0"} if status == "429" else {}))
+        if active("drop"):
+            self.close_connection = True
+            return None  # nothing written: the client sees the connection close
+        if active("hang"):
+            time.sleep(value("hang_s", 1.0))
+        if active("malformed"):
+            return self._send(200, b'{"choices": [{"message": {"content": "trunc')
+        if active("badshape"):
+            return self._send(200, b'{"object": "chat.completion"}')
+        return self._send(200, json.dumps(_completion(body, self.script(body))).encode())
+
+    def _error(self, status: int, headers: dict[str, str] | None = None) -> None:
+        message = f"{_STATUS[str(status)]}; you sent {self.headers.get('Authorization')}"
+        self._send(status, json.dumps({"error": {"message": message, "code": status}}).encode(), headers)
+
+    def _send(self, status: int, payload: bytes, headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self._done()
+        self.end_headers()
+        self.wfile.write(payload)
 
 
 def _completion(body: dict[str, Any], reply: str | Tokens) -> dict[str, Any]:
