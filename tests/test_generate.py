@@ -108,16 +108,15 @@ def test_openai_backend_end_to_end(cli, tmp_path, monkeypatch):
     monkeypatch.setenv("SPPO_TEST_KEY", "sk-xyz")
     prompts = _write(tmp_path / "p.jsonl", [{"prompt": "one two"}, {"prompt": "three @@429*1"}])
     out = tmp_path / "o.jsonl"
-    with openai_server() as (url, _):
-        code, _, err = cli("generate", "--backend", "openai", "--model", "m", "--base-url", url,
-                           "--api-key-env", "SPPO_TEST_KEY", "--prompts", prompts, "--out", out,
-                           "--backend-opt", "retry_base=0.01")
+    with openai_server() as server:
+        code, _, err = cli("generate", "--backend", "openai", "--model", "m", "--base-url", server.url,
+                           "--api-key-env", "SPPO_TEST_KEY", "--prompts", prompts, "--out", out)
         assert code == 0, err
         assert [g["completion"] for g in _read(out)] == ["echo: one two", "echo: three"]
-        code, _, err = cli("generate", "--backend", "openai", "--model", "m", "--base-url", url,
+        code, _, err = cli("generate", "--backend", "openai", "--model", "m", "--base-url", server.url,
                            "--api-key-env", "SPPO_TEST_KEY", "--prompts", _write(tmp_path / "q.jsonl", [
                                {"prompt": "ok"}, {"prompt": "down @@500*99"}]), "--out", out, "--no-cache",
-                           "--backend-opt", "retry_base=0.01", "--backend-opt", "max_retries=2")
+                           "--backend-opt", "max_retries=2")
     assert code == 1 and "1 prompts failed" in err
     ok, down = _read(out)
     assert ok["completion"] == "echo: ok" and down["completion"] is None and "gave up after 3 attempts" in down["error"]

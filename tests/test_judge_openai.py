@@ -19,12 +19,12 @@ from harness.errors import UserError
 from harness.settings import Settings
 from harness.store import RunDir
 from tests.fixtures.judged.doubles import RecordingGenerator
-from tests.fixtures.judged.judge_server import judge_server
+from tests.openai_server import judge_replies, openai_server
 from tests.test_judged_e2e import data_home  # noqa: F401  (module fixture: pulled data in a temp home)
 
 KEY_ENV = "SPPO_JUDGE_TEST_API_KEY"
 SECRET = "sk-test-0123456789-do-not-leak"
-MARKS = ["F429", "F500", "FHANG", "FMAL", "FVERDICT", ""]
+MARKS = ["@@429*1", "@@500*1", "@@hang*1", "@@malformed*1", "@@noverdict", ""]  # tests/openai_server.py
 
 
 class MarkedGenerator(RecordingGenerator):
@@ -36,7 +36,7 @@ class MarkedGenerator(RecordingGenerator):
 
 def _ctx(home: Path, run: Path, url: str, limit: int = 6, concurrency: int = 4, generator=None) -> RunContext:
     judge = BackendOptions(backend="openai", base_url=url, model=None, api_key_env=KEY_ENV, max_concurrency=concurrency,
-                           extra={"timeout": "0.5", "retry_base": "0.01", "retry_cap": "0.05", "max_retries": "4"})
+                           extra={"timeout": "0.5", "max_retries": "2"})
     return RunContext(settings=Settings(home=home, offline=True), run=RunDir(run), backend=BackendOptions(backend="fake"),
                       options=RunOptions(limit=limit, judge="official", judge_backend=judge, max_new_tokens=16),
                       injected=Injected(generator=generator or MarkedGenerator()))
@@ -50,11 +50,11 @@ def _all_text(root: Path) -> str:
 def test_official_judge_through_faults(data_home, tmp_path, monkeypatch, caplog, capsys, suite):  # noqa: F811
     monkeypatch.setenv(KEY_ENV, SECRET)
     caplog.set_level(logging.DEBUG)
-    with judge_server(latency_s=0.01) as server:
+    with openai_server(judge_replies, latency_s=0.01) as server:
         rec = run_suite(get_suite(suite), ModelRef("ckpt", "m1"), _ctx(data_home, tmp_path / "run", server.url))
     assert rec.judge and rec.judge.official and rec.judge.backend == "openai"
     total = {"arena_hard": 12, "mt_bench": 12, "alpaca_eval": 6}[suite]
-    unparsable = {"arena_hard": 2, "mt_bench": 2, "alpaca_eval": 1}[suite]  # the FVERDICT item, never a score
+    unparsable = {"arena_hard": 2, "mt_bench": 2, "alpaca_eval": 1}[suite]  # the @@noverdict item, never a score
     assert rec.coverage.total == total and rec.coverage.failed == unparsable  # 429/500/hang/malformed all recovered
     assert rec.status == "partial" and rec.metrics
     if suite == "arena_hard":
@@ -87,7 +87,7 @@ def test_endpoint_down_fails_fast_with_url(data_home, tmp_path, monkeypatch):  #
 
 def test_endpoint_going_down_keeps_finished_judgments(data_home, tmp_path, monkeypatch):  # noqa: F811
     monkeypatch.setenv(KEY_ENV, SECRET)
-    with judge_server() as server:
+    with openai_server(judge_replies) as server:
         ctx = _ctx(data_home, tmp_path / "run", server.url, limit=32, concurrency=1,  # batches of 32 games
                    generator=RecordingGenerator())
         from harness.judges import calls as calls_mod

@@ -23,9 +23,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture
 def judged_home(tmp_path_factory) -> Path:
-    from tests.test_judged_e2e import SUITES, Settings  # noqa: F401
-
     from harness.data import pull
+    from harness.settings import Settings
     from tests.conftest import require_shared
 
     home = tmp_path_factory.mktemp("home")

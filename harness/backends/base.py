@@ -99,4 +99,4 @@ class BackendOptions:
     max_concurrency: int = 8
     use_cache: bool = True
     extra: dict[str, str] = field(default_factory=dict)
-    """Backend-specific knobs, e.g. openai "timeout", "max_retries", "retry_base"; vllm "tensor_parallel_size"."""
+    """Backend-specific knobs, e.g. openai "timeout", "max_retries"; vllm "tensor_parallel_size"."""

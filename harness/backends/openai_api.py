@@ -1,43 +1,58 @@
-"""Any OpenAI-compatible `/chat/completions` endpoint (OpenAI, vLLM serve, TGI, llama.cpp server, ...).
+"""Any OpenAI-compatible `/chat/completions` endpoint (OpenAI, vLLM serve, TGI, llama.cpp server, ...), through the
+`openai` SDK's `AsyncOpenAI`.
 
-Plain httpx rather than the openai SDK: one small retry loop that we own gives the same behaviour against every
-compatible server (the SDK's retries, backoff caps and error types differ by version), lets a malformed body be retried
-and then recorded as an error instead of raising, and keeps the dependency to httpx, which the project already lists.
+What the SDK does (read in its source, openai 3.57 over httpx2): sends the request with the key as a Bearer header,
+gives every attempt `timeout` seconds, and retries timeouts, dropped connections, 408/409/429 and 5xx up to
+`max_retries` times. Before a retry it waits what the server asked for in `retry-after-ms` or `Retry-After` (seconds
+or an HTTP date) when that is 0-120 s (a longer ask is not retried), else 0.5 s x 2^n capped at 8 s, less up to 25 %.
+Other 4xx are not retried. We call `AsyncOpenAI.post`, its call for any endpoint: `chat.completions.create` would walk
+its parameter types for every request, ~2 ms of CPU that changes nothing in a plain JSON body.
 
-- asyncio with at most `max_concurrency` requests in flight (a semaphore; backoff sleeps do not hold a slot);
-- retries on 408/409/429/5xx, timeouts, dropped connections and malformed bodies: exponential backoff with jitter,
-  never shorter than the server's Retry-After / retry-after-ms;
-- a request that still fails comes back as `Completion(error=..., finish_reason="error")`, never as fake text;
-  401/403/404 mean the key, URL or model is wrong for every request, so they stop the run with a UserError;
-- the API key is read from the env var the user names, sent only in the Authorization header and redacted from every
-  message we produce.
+What we add:
+- at most `max_concurrency` HTTP exchanges in flight: a semaphore in the HTTP transport, so the SDK's waits between
+  retries hold no slot;
+- every wait between retries stretched by a random 0-50 % from our own RNG, seeded by the OS on every call: the SDK's
+  jitter comes from the global `random`, which lm-eval and transformers seed alike in every worker, and it adds none
+  to a server's Retry-After, so without ours workers would retry in lockstep. Never shorter than the server asked;
+- a 200 whose body is not a chat completion (truncated, not JSON, no choices) turns into a 502 in the transport, so
+  the SDK retries it like any bad gateway;
+- a request that still fails comes back as `Completion(error=..., finish_reason="error")`, never as fake text; so does
+  a 4xx the SDK does not retry (a 400 for one over-long prompt concerns that prompt only);
+- 401/403/404 mean the key, URL or model is wrong for every request: a UserError stops the run, nothing retried;
+- the key is read from the env var the user names (none: no Authorization header) and redacted from every message we
+  produce (error bodies are quoted, and some servers echo the Authorization header in them);
+- stop sequences cut the text also for servers that ignore `stop`; top log-probabilities come back as one
+  {token: logprob} dict per generated token.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import email.utils
 import hashlib
-import json
-import logging
+import math
 import os
 import random
-import time
 from collections.abc import Coroutine, Sequence
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+from pydantic import BaseModel, Field, ValidationError
 
 from harness.backends.base import BackendOptions, ChatRequest, Completion
 from harness.errors import UserError
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    import httpx2
+
 T = TypeVar("T")
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
-RETRY_STATUS = frozenset({408, 409, 429})
+OPTIONS = {"timeout": "seconds per attempt (default 120)", "max_retries": "retries after the first attempt (default 6)"}
 FATAL_STATUS = {401: "the endpoint rejected the API key", 403: "the API key may not use this model",
                 404: "no such endpoint or model"}
+JITTER = 0.5
+"""Each wait between retries is stretched by a uniform random fraction in [0, JITTER)."""
+_MALFORMED = "x-sppo-bench-malformed"  # marks the 502 our transport makes of a 200 that is not a chat completion
 
 
 def build(options: BackendOptions) -> OpenAIBackend:
@@ -50,45 +65,37 @@ def build(options: BackendOptions) -> OpenAIBackend:
         if not api_key:
             raise UserError(f"environment variable {options.api_key_env} is not set; export it with the API key for "
                             f"{base_url} (or name another variable with --api-key-env)")
-    extra = options.extra
+    timeout_s, max_retries = _settings(options.extra)
+    return OpenAIBackend(base_url, options.model, api_key, max_concurrency=options.max_concurrency,
+                         timeout_s=timeout_s, max_retries=max_retries)
+
+
+def _settings(extra: dict[str, str]) -> tuple[float, int]:
+    unknown = sorted(set(extra) - set(OPTIONS))
+    if unknown:
+        known = "; ".join(f"{k}: {v}" for k, v in OPTIONS.items())
+        raise UserError(f"openai backend option {', '.join(map(repr, unknown))} is unknown; the options are {known}")
     try:
-        retry = RetryPolicy(max_retries=int(extra.get("max_retries", 6)), base_s=float(extra.get("retry_base", 0.5)),
-                            cap_s=float(extra.get("retry_cap", 30.0)))
-        timeout_s = float(extra.get("timeout", 120.0))
+        timeout_s, max_retries = float(extra.get("timeout", 120.0)), int(extra.get("max_retries", 6))
     except ValueError as exc:
         raise UserError(f"openai backend options {extra}: {exc}; give numbers") from None
-    return OpenAIBackend(base_url, options.model, api_key, max_concurrency=options.max_concurrency,
-                         timeout_s=timeout_s, retry=retry)
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    max_retries: int = 6
-    base_s: float = 0.5
-    cap_s: float = 30.0
-    max_retry_after_s: float = 300.0
-
-    def delay(self, attempt: int, retry_after: float | None, rng: random.Random) -> float:
-        """Equal-jitter exponential backoff, but never shorter than what the server asked for."""
-        backoff = min(self.cap_s, self.base_s * 2**attempt)
-        wait = rng.uniform(backoff / 2, backoff)
-        if retry_after is not None:
-            wait = max(wait, min(retry_after, self.max_retry_after_s))
-        return wait
+    if not (math.isfinite(timeout_s) and timeout_s > 0) or max_retries < 0:
+        raise UserError(f"openai backend options {extra}: timeout must be a positive number of seconds and "
+                        "max_retries a whole number >= 0")
+    return timeout_s, max_retries
 
 
 class OpenAIBackend:
     name = "openai"
 
     def __init__(self, base_url: str, model: str, api_key: str | None, *, max_concurrency: int = 8,
-                 timeout_s: float = 120.0, retry: RetryPolicy = RetryPolicy(), seed: int = 0) -> None:
+                 timeout_s: float = 120.0, max_retries: int = 6) -> None:
         self.base_url = base_url.rstrip("/")
         self.model = model
         self._api_key = api_key
         self.max_concurrency = max(1, max_concurrency)
         self.timeout_s = timeout_s
-        self.retry = retry
-        self.seed = seed
+        self.max_retries = max_retries
 
     def __repr__(self) -> str:  # never show the key
         return f"OpenAIBackend({self.base_url!r}, {self.model!r})"
@@ -101,52 +108,39 @@ class OpenAIBackend:
         return _run_sync(self.agenerate(requests))
 
     async def agenerate(self, requests: Sequence[ChatRequest]) -> list[Completion]:
-        import httpx
+        async with _client(self) as client:
+            tasks = [asyncio.ensure_future(self._complete(client, r)) for r in requests]
+            try:
+                return list(await asyncio.gather(*tasks))
+            finally:  # after a UserError: stop the other requests before the client closes under them
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
 
-        headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
-        slots = asyncio.Semaphore(self.max_concurrency)
-        rng = random.Random(self.seed)  # jitter only; seeded so a run's schedule is reproducible
-        limits = httpx.Limits(max_connections=self.max_concurrency, max_keepalive_connections=self.max_concurrency)
-        async with httpx.AsyncClient(headers=headers, timeout=httpx.Timeout(self.timeout_s), limits=limits) as client:
-            return list(await asyncio.gather(*(self._complete(client, slots, rng, r) for r in requests)))
+    async def _complete(self, client: Any, request: ChatRequest) -> Completion:
+        import openai
+        from openai.types.chat import ChatCompletion
 
-    async def _complete(self, client: Any, slots: asyncio.Semaphore, rng: random.Random,
-                        request: ChatRequest) -> Completion:
-        import httpx
-
-        url = f"{self.base_url}/chat/completions"
-        body = self._body(request)
-        problem = "no attempt made"
-        for attempt in range(self.retry.max_retries + 1):
-            retry_after = None
-            async with slots:
-                try:
-                    response = await client.post(url, json=body)
-                except httpx.TimeoutException as exc:
-                    problem = f"timed out after {self.timeout_s:g} s ({exc.__class__.__name__})"
-                except httpx.TransportError as exc:
-                    problem = f"connection failed ({exc.__class__.__name__}: {exc})"
-                else:
-                    status = response.status_code
-                    if status == 200:
-                        try:
-                            return _parse(response.content, request)
-                        except _Malformed as exc:
-                            problem = f"malformed response body ({exc})"
-                    elif status in FATAL_STATUS:
-                        raise UserError(self._redact(f"{url}: HTTP {status}, {FATAL_STATUS[status]} "
-                                                     f"({_snippet(response.text)}); check --base-url, --model and the "
-                                                     "key's variable"))
-                    elif status in RETRY_STATUS or status >= 500:
-                        problem = f"HTTP {status}: {_snippet(response.text)}"
-                        retry_after = _retry_after(response.headers)
-                    else:
-                        return _failed(self._redact(f"HTTP {status}: {_snippet(response.text)}"))
-            if attempt < self.retry.max_retries:
-                wait = self.retry.delay(attempt, retry_after, rng)
-                log.info("%s: %s; retry %d in %.2f s", url, self._redact(problem), attempt + 1, wait)
-                await asyncio.sleep(wait)
-        return _failed(self._redact(f"gave up after {self.retry.max_retries + 1} attempts: {problem}"))
+        try:
+            response = await client.post("/chat/completions", cast_to=ChatCompletion, body=self._body(request),
+                                         options=self._options())
+        except openai.APIStatusError as exc:
+            if exc.status_code in FATAL_STATUS:
+                raise UserError(self._redact(
+                    f"{self.base_url}/chat/completions: HTTP {exc.status_code}, {FATAL_STATUS[exc.status_code]} "
+                    f"({_snippet(exc.response.text)}); check --base-url, --model and the key's variable")) from None
+            if exc.response.headers.get(_MALFORMED):
+                problem = f"malformed response body ({exc.response.json()['error']['message']})"
+            else:
+                problem = f"HTTP {exc.status_code}: {_snippet(exc.response.text)}"
+            return _failed(self._redact(_after_attempts(exc.response.request, problem)))
+        except openai.APITimeoutError as exc:
+            return _failed(_after_attempts(exc.request, f"timed out after {self.timeout_s:g} s"))
+        except openai.APIConnectionError as exc:
+            cause = exc.__cause__
+            problem = f"connection failed ({cause.__class__.__name__}: {cause})" if cause else "connection failed"
+            return _failed(self._redact(_after_attempts(exc.request, problem)))
+        return _completion(response, request)
 
     def _body(self, request: ChatRequest) -> dict[str, Any]:
         p = request.params
@@ -160,52 +154,117 @@ class OpenAIBackend:
             body["top_logprobs"] = p.top_logprobs
         return body
 
+    def _options(self) -> dict[str, Any]:
+        import openai
+
+        return {} if self._api_key else {"headers": {"Authorization": openai.Omit()}}  # keyless server: send none
+
     def _redact(self, text: str) -> str:
         return text.replace(self._api_key, "***") if self._api_key else text
 
 
-class _Malformed(Exception):
-    pass
+def _client(backend: OpenAIBackend) -> Any:
+    """An AsyncOpenAI (close it: `async with`) over our transport, with our jitter on the SDK's retry waits."""
+    import httpx2  # the SDK's HTTP library
+    import openai
+
+    class Client(openai.AsyncOpenAI):
+        def _calculate_retry_timeout(self, *args: Any, **kwargs: Any) -> float:
+            return float(super()._calculate_retry_timeout(*args, **kwargs)) * (1 + JITTER * rng.random())
+
+    rng = random.Random()  # seeded from os.urandom: differs per call, process and machine
+    limits = httpx2.Limits(max_connections=None, max_keepalive_connections=backend.max_concurrency)  # slots bound it
+    transport = _Transport(httpx2.AsyncHTTPTransport(limits=limits), backend.max_concurrency)
+    http_client = httpx2.AsyncClient(transport=cast("httpx2.AsyncBaseTransport", transport), follow_redirects=True)
+    return Client(api_key=backend._api_key or "no-key", base_url=backend.base_url, timeout=backend.timeout_s,
+                  max_retries=backend.max_retries, http_client=http_client)
 
 
-def _parse(content: bytes, request: ChatRequest) -> Completion:
-    try:
-        data = json.loads(content)
-        choice = data["choices"][0]
-        text = choice["message"].get("content") or ""
-        if not isinstance(text, str):
-            raise TypeError(f"message content is {type(text).__name__}")
-        usage = data.get("usage") or {}
-        top = None
-        if request.params.top_logprobs:
-            items = (choice.get("logprobs") or {}).get("content") or []
-            top = [{t["token"]: float(t["logprob"]) for t in item["top_logprobs"]} for item in items]
-        prompt_tokens, completion_tokens = int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0))
-    except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
-        raise _Malformed(f"{exc.__class__.__name__}: {_snippet(str(exc))}") from None
-    finish = "length" if choice.get("finish_reason") == "length" else "stop"
+class _Transport:
+    """An httpx2 transport around the real one: at most `slots` exchanges in flight (body read included); a 200 that
+    is not a chat completion becomes a 502 Bad Gateway marked `_MALFORMED`, which the SDK retries."""
+
+    def __init__(self, inner: httpx2.AsyncBaseTransport, slots: int) -> None:
+        self._inner = inner
+        self._slots = asyncio.Semaphore(slots)
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        import httpx2
+
+        async with self._slots:
+            response = await self._inner.handle_async_request(request)
+            try:
+                content = await response.aread()
+            finally:
+                await response.aclose()
+        if response.status_code == 200:
+            try:
+                _Body.model_validate_json(content)
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                where = ".".join(map(str, first["loc"])) or "body"
+                return httpx2.Response(502, headers={_MALFORMED: "1"}, request=request,
+                                      json={"error": {"message": f"{where}: {first['msg']}"}})
+        return response
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+# What we read from a response body (the SDK builds its objects without checking types).
+class _TopLogprob(BaseModel):
+    token: str
+    logprob: float
+
+
+class _TokenLogprobs(BaseModel):
+    top_logprobs: list[_TopLogprob]
+
+
+class _Logprobs(BaseModel):
+    content: list[_TokenLogprobs] | None = None
+
+
+class _Message(BaseModel):
+    content: str | None = None
+
+
+class _Choice(BaseModel):
+    message: _Message
+    finish_reason: str | None = None
+    logprobs: _Logprobs | None = None
+
+
+class _Usage(BaseModel):
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+
+
+class _Body(BaseModel):
+    choices: list[_Choice] = Field(min_length=1)
+    usage: _Usage | None = None
+
+
+def _completion(response: Any, request: ChatRequest) -> Completion:
+    choice, usage = response.choices[0], response.usage
+    text = choice.message.content or ""
+    top = None
+    if request.params.top_logprobs:
+        items = (choice.logprobs.content if choice.logprobs else None) or []
+        top = [{t.token: float(t.logprob) for t in item.top_logprobs} for item in items]
+    finish = "length" if choice.finish_reason == "length" else "stop"
     cut = min((text.index(s) for s in request.params.stop if s and s in text), default=None)
     if cut is not None:  # servers that ignore `stop` (or echo it) still get the vLLM/OpenAI semantics
         text, finish = text[:cut], "stop"
-    return Completion(text=text, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
-                      finish_reason=finish, top_logprobs=top)
+    return Completion(text=text, prompt_tokens=int(usage and usage.prompt_tokens or 0),
+                      completion_tokens=int(usage and usage.completion_tokens or 0), finish_reason=finish,
+                      top_logprobs=top)
 
 
-def _retry_after(headers: Any) -> float | None:
-    """Seconds from `retry-after-ms`, `Retry-After: <seconds>` or `Retry-After: <HTTP date>`; None if absent/garbled."""
-    try:
-        if "retry-after-ms" in headers:
-            return max(0.0, float(headers["retry-after-ms"]) / 1000)
-        value = headers.get("retry-after")
-        if value is None:
-            return None
-        try:
-            return max(0.0, float(value))
-        except ValueError:
-            when = email.utils.parsedate_to_datetime(value)
-            return max(0.0, when.timestamp() - time.time())
-    except (ValueError, TypeError):
-        return None
+def _after_attempts(request: Any, problem: str) -> str:
+    """`problem`, saying how many attempts were made (the SDK numbers each one in a request header)."""
+    retries = request.headers.get("x-stainless-retry-count") if request is not None else None
+    return f"gave up after {int(retries) + 1} attempts: {problem}" if retries and int(retries) > 0 else problem
 
 
 def _failed(error: str) -> Completion:

@@ -46,29 +46,24 @@ def add_judge_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--judge-base-url", help="OpenAI-compatible endpoint of the judge")
     g.add_argument("--judge-api-key-env", help="name of the env var holding the judge's API key (default OPENAI_API_KEY)")
     g.add_argument("--judge-concurrency", type=int, help="judge requests in flight")
-    g.add_argument("--judge-timeout", type=float, help="seconds before a judge request is abandoned (then retried)")
+    g.add_argument("--judge-timeout", type=float, help="seconds before an API judge request is abandoned (then retried)")
+    g.add_argument("--judge-max-retries", type=int, help="retries of a failed API judge request (default: the client's)")
     g.add_argument("--max-new-tokens", type=int, help="cap every answer's length (default: each suite's upstream cap)")
     g.add_argument("--best-of-n", type=int, help="also evaluate best-of-N decoding as its own row, chosen by the judge")
 
 
 def judge_backend(args: argparse.Namespace) -> BackendOptions | None:
     """The judge backend the command line names; None = the judge's default."""
-    given = [args.judge_backend, args.judge_model, args.judge_base_url, args.judge_api_key_env, args.judge_concurrency,
-             args.judge_timeout]
+    given = [args.judge_backend, args.judge_model, args.judge_base_url, args.judge_api_key_env, args.judge_concurrency]
     if all(v is None for v in given):
         return None
     if args.judge_concurrency is not None:
         positive(args.judge_concurrency, "--judge-concurrency")
-    extra = {}
-    if args.judge_timeout is not None:
-        if not math.isfinite(args.judge_timeout) or args.judge_timeout <= 0:
-            raise UserError(f"--judge-timeout {args.judge_timeout}: give a positive number of seconds")
-        extra["timeout"] = str(args.judge_timeout)
     backend = args.judge_backend or ("openai" if args.judge_base_url or args.judge_api_key_env else "hf")
     return BackendOptions(model=args.judge_model, backend=backend, device=args.device, dtype=args.dtype,
                           batch_size=args.batch_size, base_url=args.judge_base_url,
                           api_key_env=args.judge_api_key_env or "OPENAI_API_KEY",
-                          max_concurrency=args.judge_concurrency or 8, use_cache=not args.no_cache, extra=extra)
+                          max_concurrency=args.judge_concurrency or 8, use_cache=not args.no_cache)
 
 
 def run_options(args: argparse.Namespace) -> RunOptions:
@@ -81,7 +76,12 @@ def run_options(args: argparse.Namespace) -> RunOptions:
             positive(value, "--" + flag.replace("_", "-"))
     judge = judge_backend(args)
     choice = args.judge or resolve_choice(judge.api_key_env if judge else "OPENAI_API_KEY")
+    if args.judge_timeout is not None and not (math.isfinite(args.judge_timeout) and args.judge_timeout > 0):
+        raise UserError(f"--judge-timeout {args.judge_timeout}: give a positive number of seconds")
+    if args.judge_max_retries is not None and args.judge_max_retries < 0:
+        raise UserError(f"--judge-max-retries {args.judge_max_retries}: must be 0 or more")
     return RunOptions(limit=args.limit, seed=args.seed, judge=choice, judge_backend=judge,
+                      judge_timeout=args.judge_timeout, judge_max_retries=args.judge_max_retries,
                       max_new_tokens=args.max_new_tokens, data_dir=args.data_dir,
                       repeats=getattr(args, "repeats", None) or 1)
 

@@ -42,6 +42,9 @@ class RunOptions:
     judge_backend: BackendOptions | None = None
     """The judge's backend; None = the judge's default (the openai API for official judges, the embedded model
     for local ones)."""
+    judge_timeout: float | None = None
+    """Seconds before an API judge request is abandoned (then retried by the openai client)."""
+    judge_max_retries: int | None = None
     max_new_tokens: int | None = None
     """Cap every answer of every suite (smoke runs); None = each suite's upstream cap."""
     data_dir: str | None = None

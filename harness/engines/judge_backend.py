@@ -83,6 +83,10 @@ def _official(judge: JudgeSpec, ctx: RunContext, opts: BackendOptions | None,
     opts = opts or BackendOptions(backend="openai", model=judge.model)
     if opts.model is None:
         opts = replace(opts, model=judge.model)
+    calls = {k: str(v) for k, v in (("timeout", ctx.options.judge_timeout),
+                                     ("max_retries", ctx.options.judge_max_retries)) if v is not None}
+    if calls and opts.backend == "openai":
+        opts = replace(opts, extra={**opts.extra, **calls})
     endpoint = opts.base_url or OPENAI_URL
     backend = ctx.injected.judge
     if backend is None:

@@ -21,14 +21,15 @@ def main() -> None:
     from harness.backends.base import BackendOptions, ChatRequest, SamplingParams
     from harness.judges.calls import JudgeCache, cache_namespace
     from harness.settings import Settings
-    from tests.fixtures.judged.judge_server import judge_server
+    from tests.openai_server import judge_replies, openai_server
 
     for concurrency in (8, 16):
-        with tempfile.TemporaryDirectory() as tmp, judge_server(latency_s=LATENCY_S) as server:
+        with tempfile.TemporaryDirectory() as tmp, openai_server(judge_replies, latency_s=LATENCY_S) as server:
             settings = Settings(home=Path(tmp), offline=True)
             backend = load_backend(BackendOptions(backend="openai", base_url=server.url, model=ARENA_OFFICIAL.model,
                                                   api_key_env="", max_concurrency=concurrency, use_cache=False),
                                    settings)
+            backend.generate([])  # imports (the openai SDK: ~1.5 s) are paid once per process: not timed here
             n_questions = 24 * concurrency  # two games each: 1.5 batches of the runner
             items = [{"question_id": f"q{i}", "question": f"question {i}", "answer": f"model answer {i}",
                       "baseline_answer": f"baseline answer {i}"} for i in range(n_questions)]
