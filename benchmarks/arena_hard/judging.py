@@ -71,33 +71,7 @@ def judge(spec: JudgeSpec, items: Sequence[dict[str, Any]], model: str, backend:
         games.append(game_messages(it["question"], it["answer"], it["baseline_answer"]))  # game 2: swapped
     if spec.official:
         assert isinstance(backend, ChatBackend)
-        chat: ChatBackend = backend
-        attempts = int(judge_config()["number_of_judgment_attempts"])
-
-        def step(chunk: list[tuple[Message, ...]]) -> list[Result]:
-            # upstream: append each new judgment, re-parse the concatenation, and when no label was found ask again
-            # with FOLLOW_UP, up to `attempts` calls per game.
-            convs = [list(g) for g in chunk]
-            res: list[Result] = [{"judgment": "", "score": None} for _ in chunk]
-            active = list(range(len(chunk)))
-            for attempt in range(attempts):
-                done = chat.generate([ChatRequest(tuple(convs[i]), spec.sampling) for i in active])
-                again = []
-                for i, c in zip(active, done, strict=True):
-                    if c.error:
-                        res[i]["error"] = c.error
-                        continue
-                    res[i]["judgment"] += "\n" + c.text
-                    res[i]["score"], try_again = arena_verdict(res[i]["judgment"])
-                    convs[i].append({"role": "assistant", "content": c.text})
-                    if try_again and attempt + 1 < attempts:
-                        convs[i].append({"role": "user", "content": FOLLOW_UP})
-                        again.append(i)
-                active = again
-                if not active:
-                    break
-            return res
-
+        step = _official_step(spec, backend)
         results = run_batched(games, inputs=lambda g: [list(g), asdict(spec.sampling)], step=step, cache=cache,
                               concurrency=concurrency, endpoint=endpoint)
     else:
@@ -127,6 +101,36 @@ def judge(spec: JudgeSpec, items: Sequence[dict[str, Any]], model: str, backend:
         rows.append({"question_id": it["question_id"], "model": model, "judge": spec.model if spec.official
                      else spec.id, "games": row_games})
     return rows
+
+
+def _official_step(spec: JudgeSpec, chat: ChatBackend) -> Any:
+    """One batch of games for the official judge, as upstream asks: append each new judgment, re-parse the
+    concatenation, and when no label was found ask again with FOLLOW_UP, up to `number_of_judgment_attempts` calls."""
+    attempts = int(judge_config()["number_of_judgment_attempts"])
+
+    def step(chunk: list[tuple[Message, ...]]) -> list[Result]:
+        convs = [list(g) for g in chunk]
+        res: list[Result] = [{"judgment": "", "score": None} for _ in chunk]
+        active = list(range(len(chunk)))
+        for attempt in range(attempts):
+            done = chat.generate([ChatRequest(tuple(convs[i]), spec.sampling) for i in active])
+            again = []
+            for i, c in zip(active, done, strict=True):
+                if c.error:
+                    res[i]["error"] = c.error
+                    continue
+                res[i]["judgment"] += "\n" + c.text
+                res[i]["score"], try_again = arena_verdict(res[i]["judgment"])
+                convs[i].append({"role": "assistant", "content": c.text})
+                if try_again and attempt + 1 < attempts:
+                    convs[i].append({"role": "user", "content": FOLLOW_UP})
+                    again.append(i)
+            active = again
+            if not active:
+                break
+        return res
+
+    return step
 
 
 def arena_verdict(judgment: str) -> tuple[str | None, bool]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -19,7 +20,7 @@ from harness.backends import load_backend
 from harness.backends.base import ChatRequest, Message, SamplingParams
 from harness.commands.options import add_backend_options, backend_options
 from harness.errors import UserError
-from harness.io import atomic_write_text, read_text
+from harness.io import atomic_write_text, iter_jsonl
 from harness.settings import Settings
 
 ROLES = ("system", "user", "assistant")
@@ -43,8 +44,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
     if args.max_new_tokens < 1:
         raise UserError(f"--max-new-tokens {args.max_new_tokens}: must be at least 1")
-    if args.temperature < 0 or not 0 < args.top_p <= 1:
-        raise UserError(f"--temperature {args.temperature} / --top-p {args.top_p}: need temperature >= 0, 0 < top-p <= 1")
+    if not (math.isfinite(args.temperature) and args.temperature >= 0) or not (math.isfinite(args.top_p) and 0 < args.top_p <= 1):
+        raise UserError(f"--temperature {args.temperature} / --top-p {args.top_p}: need a finite temperature >= 0 and "
+                        "0 < top-p <= 1")
     path = Path(args.prompts)
     rows = read_prompts(path)
     if not rows:
@@ -76,13 +78,7 @@ def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
 def read_prompts(path: Path) -> list[tuple[dict[str, Any], tuple[Message, ...], int | None]]:
     """Parse the prompt file; any bad line is a UserError naming its line number."""
     rows = []
-    for n, line in enumerate(read_text(path, "prompts file").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise UserError(f"{path}:{n}: not valid JSON ({exc.msg}); each line must be one JSON object") from None
+    for n, row in iter_jsonl(path, "prompts file"):
         messages = _messages(row, f"{path}:{n}")
         seed = row.get("seed")
         if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import UserError
-from harness.io import atomic_write_text, ensure_dir
+from harness.io import atomic_write_text, ensure_dir, swap_folder
 
 META_FILE = "sppo_checkpoint.json"
 
@@ -28,9 +28,7 @@ def save_checkpoint(model: Any, tokenizer: Any, dest: Path, meta: dict[str, Any]
     dest = Path(dest)
     ensure_dir(dest.parent)
     tmp = dest.parent / f".{dest.name}.partial"
-    old = dest.parent / f".{dest.name}.old"
-    for leftover in (tmp, old):
-        shutil.rmtree(leftover, ignore_errors=True)
+    shutil.rmtree(tmp, ignore_errors=True)
     try:
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
@@ -39,15 +37,7 @@ def save_checkpoint(model: Any, tokenizer: Any, dest: Path, meta: dict[str, Any]
         full = {**meta, "weights_sha256": weights_digest(tmp)}
         atomic_write_text(tmp / META_FILE, json.dumps(full, indent=2, sort_keys=True, default=str) + "\n")
         _fsync_tree(tmp)
-        if dest.exists():
-            os.replace(dest, old)
-        try:
-            os.replace(tmp, dest)
-        except BaseException:
-            if old.exists() and not dest.exists():
-                os.replace(old, dest)
-            raise
-        shutil.rmtree(old, ignore_errors=True)
+        swap_folder(tmp, dest)
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
@@ -84,18 +74,6 @@ def weights_digest(folder: Path) -> str:
             for block in iter(lambda: fh.read(1 << 20), b""):
                 h.update(block)
     return h.hexdigest()
-
-
-def model_fingerprint(checkpoint: str) -> str:
-    """A content id for a policy: our checkpoints' weights hash, a local folder's file names + sizes, or a hub id."""
-    path = Path(checkpoint)
-    meta = read_meta(path) if path.is_dir() else None
-    if meta and meta.get("weights_sha256"):
-        return str(meta["weights_sha256"])
-    if path.is_dir():
-        listing = sorted((p.name, p.stat().st_size) for p in path.iterdir() if p.is_file())
-        return hashlib.sha256(json.dumps([str(path.resolve()), listing]).encode()).hexdigest()
-    return f"hub:{checkpoint}"
 
 
 def _fsync_tree(folder: Path) -> None:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import UserError
+from harness.identity import fingerprint
 from harness.io import atomic_write_text, read_text
 from harness.settings import Settings
 from harness.sppo import checkpoint as ckpt
@@ -140,7 +141,7 @@ def _iteration(cfg: SPPOConfig, out: Path, t: int, policy: str, base: str, setti
                template_text: str | None) -> IterationOutcome:
     folder = out / f"iter{t}"
     outcome = IterationOutcome(iteration=t, checkpoint=out / "checkpoints" / f"iter{t}")
-    policy_id = ckpt.model_fingerprint(policy)
+    policy_id = fingerprint(policy, template_text, settings.fingerprint_db)
 
     def step(name: str, output: Path, inputs: dict[str, Any], make: Callable[[], object]) -> str:
         done = _run_step(folder / "steps" / f"{name}.json", output, inputs, make)
@@ -149,8 +150,7 @@ def _iteration(cfg: SPPOConfig, out: Path, t: int, policy: str, base: str, setti
         log(f"iter {t} {name:<8} -> {output}  [{note}]")
         return _output_digest(output)
 
-    # 1. prompts
-    prompts_sha = step("prompts", folder / "prompts.jsonl",
+    prompts_sha = step("prompts", folder / "prompts.jsonl",  # 1. the prompts of this iteration
                        {"prompts": cfg.digest("prompts"), "iteration": t, "source": _source_digest(cfg)},
                        lambda: sample.write_prompts(folder / "prompts.jsonl",
                                                     sample.prompts_for_iteration(cfg.prompts, t, settings)))
@@ -174,21 +174,13 @@ def _iteration(cfg: SPPOConfig, out: Path, t: int, policy: str, base: str, setti
             ranked = ranker.rank(rows, progress=advance)
         rank.write_ranked(folder / "scores.jsonl", ranked)
 
-    ranker_id = "injected" if ranker_factory else f"{cfg.digest('ranker')}/{ckpt.model_fingerprint(cfg.ranker.model or base)}"
+    ranker_id = "injected" if ranker_factory else \
+        f"{cfg.digest('ranker')}/{fingerprint(cfg.ranker.model or base, cache_db=settings.fingerprint_db)}"
     scores_sha = step("rank", folder / "scores.jsonl", {"samples": samples_sha, "ranker": ranker_id}, make_scores)
 
     # 4. probabilities + the preference dataset
-    def make_dataset() -> None:
-        try:
-            frame = ds.build_preference_frame(sample.read_samples(folder / "samples.jsonl"),
-                                              rank.read_ranked(folder / "scores.jsonl"), where=f"iteration {t}: ")
-        except NonFiniteScores as exc:
-            kept = f"iterations 1-{t - 1} are kept" if t > 1 else "no iteration was completed"
-            raise IterationStopped(f"{exc}; the preference model gave NaN/inf, so iteration {t} did not train "
-                                   f"({kept}); fix the ranker (config [ranker]) and rerun") from None
-        ds.write_parquet(folder / "train.parquet", frame)
-
-    data_sha = step("dataset", folder / "train.parquet", {"samples": samples_sha, "scores": scores_sha}, make_dataset)
+    data_sha = step("dataset", folder / "train.parquet", {"samples": samples_sha, "scores": scores_sha},
+                    lambda: _make_dataset(folder, t))
 
     # 5. train from the policy with the soft SPPO loss, save the checkpoint
     def make_checkpoint() -> None:
@@ -204,6 +196,17 @@ def _iteration(cfg: SPPOConfig, out: Path, t: int, policy: str, base: str, setti
          {"policy": policy_id, "dataset": data_sha, "train": cfg.digest("train"), "model": cfg.digest("model")},
          make_checkpoint)
     return outcome
+
+
+def _make_dataset(folder: Path, t: int) -> None:
+    try:
+        frame = ds.build_preference_frame(sample.read_samples(folder / "samples.jsonl"),
+                                          rank.read_ranked(folder / "scores.jsonl"), where=f"iteration {t}: ")
+    except NonFiniteScores as exc:
+        kept = f"iterations 1-{t - 1} are kept" if t > 1 else "no iteration was completed"
+        raise IterationStopped(f"{exc}; the preference model gave NaN/inf, so iteration {t} did not train "
+                               f"({kept}); fix the ranker (config [ranker]) and rerun") from None
+    ds.write_parquet(folder / "train.parquet", frame)
 
 
 def provenance(cfg: SPPOConfig, t: int, policy: str, policy_id: str, folder: Path, data_sha: str,

@@ -9,14 +9,13 @@ Every kind returns one score per response such that `P(i > j) = sigma(s_i - s_j)
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from harness.backends.base import BackendOptions, ChoiceScorer
 from harness.errors import UserError
-from harness.io import atomic_write_text, read_text
+from harness.io import read_jsonl, write_jsonl
 from harness.judges.pairwise import JUDGE_PROMPT, Candidates, LocalJudge, PreferenceModel, Ranked
 from harness.settings import Settings
 from harness.sppo.config import RankerConfig
@@ -125,10 +124,9 @@ class RewardModel:
 
 
 def write_ranked(path: Path, rows: Sequence[Ranked]) -> Path:
-    lines = [json.dumps({"prompt_id": r.prompt_id, "scores": r.scores, "logits": r.logits}) + "\n" for r in rows]
-    return atomic_write_text(path, "".join(lines))
+    return write_jsonl(path, [{"prompt_id": r.prompt_id, "scores": r.scores, "logits": r.logits} for r in rows])
 
 
 def read_ranked(path: Path) -> list[Ranked]:
     # NaN/Infinity are valid in Python's JSON: a broken reward model's scores survive the file and are caught later.
-    return [Ranked(**json.loads(line)) for line in read_text(path, "scores file").splitlines() if line]
+    return [Ranked(**row) for row in read_jsonl(path, "scores file")]

@@ -7,7 +7,6 @@ seed, the iteration, the prompt id and the sample index, so a rerun reproduces t
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from importlib import resources
@@ -15,7 +14,7 @@ from pathlib import Path
 
 from harness.backends.base import BackendOptions, ChatBackend, ChatRequest, SamplingParams
 from harness.errors import UserError
-from harness.io import atomic_write_text, read_text
+from harness.io import iter_jsonl, read_jsonl, write_jsonl
 from harness.settings import Settings
 from harness.sppo.config import PromptsConfig, SamplingConfig
 
@@ -56,13 +55,7 @@ def read_prompt_file(path: Path) -> list[Prompt]:
     """A JSONL file with a "prompt" field per line (and an optional "id"); empty or duplicate prompts are refused."""
     prompts: list[Prompt] = []
     seen: dict[str, int] = {}
-    for lineno, line in enumerate(read_text(path, "prompt file").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise UserError(f"{path}:{lineno}: not JSON ({exc.msg}); write one JSON object per line") from None
+    for lineno, row in iter_jsonl(path, "prompt file"):
         text = row.get("prompt") if isinstance(row, dict) else None
         if not isinstance(text, str) or not text.strip():
             raise UserError(f'{path}:{lineno}: empty or missing "prompt"; give every line a non-empty "prompt" text')
@@ -113,15 +106,15 @@ def sample_responses(
 
 
 def write_samples(path: Path, rows: Sequence[SampledPrompt]) -> Path:
-    return atomic_write_text(path, "".join(json.dumps(asdict(r), ensure_ascii=False) + "\n" for r in rows))
+    return write_jsonl(path, [asdict(r) for r in rows])
 
 
 def read_samples(path: Path) -> list[SampledPrompt]:
-    return [SampledPrompt(**json.loads(line)) for line in read_text(path, "samples file").splitlines() if line]
+    return [SampledPrompt(**row) for row in read_jsonl(path, "samples file")]
 
 
 def write_prompts(path: Path, prompts: Sequence[Prompt]) -> Path:
-    return atomic_write_text(path, "".join(json.dumps({"id": p.id, "prompt": p.text}) + "\n" for p in prompts))
+    return write_jsonl(path, [{"id": p.id, "prompt": p.text} for p in prompts])
 
 
 def open_policy_backend(checkpoint: str, cfg: SamplingConfig, settings: Settings, chat_template: str | None) -> ChatBackend:

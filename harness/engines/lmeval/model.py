@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from lm_eval.api.model import LM
+
 from harness.engines.context import ModelRef, RunContext
 from harness.errors import UserError
 
@@ -117,68 +119,69 @@ def cached_lm(lm: Any, model: ModelRef, ctx: RunContext) -> Any:
 
 
 def json_cached(lm: Any, cache: Any, namespace: str) -> Any:
-    """An `lm_eval.api.model.LM` answering from `cache` (a harness.backends.cache.GenerationCache) first.
+    """`lm` answering from `cache` (a harness.backends.cache.GenerationCache) first (see `JsonCachedLM`)."""
+    return JsonCachedLM(lm, cache, namespace)
+
+
+class JsonCachedLM(LM):  # type: ignore[misc]
+    """An `lm_eval.api.model.LM` that answers from a JSON-valued cache first.
 
     lm-eval's own `use_cache` keeps pickled values in SqliteDict: opening such a file from a run directory executes
     whatever was planted in it. This cache stores JSON (floats, booleans, strings) in the shared content cache, keyed
     by the model namespace and lm-eval's request arguments, so a killed run resumes without anything executable.
     Sampled generations (do_sample) are never cached, as lm-eval does."""
-    from lm_eval.api.model import LM
 
-    class JsonCachedLM(LM):  # type: ignore[misc]
-        def __init__(self) -> None:
-            super().__init__()
-            self.lm = lm
-            self.pending: list[tuple[str, Any]] = []
-            lm.set_cache_hook(_PartialHook(self, namespace))
+    def __init__(self, lm: Any, cache: Any, namespace: str) -> None:
+        super().__init__()
+        self.lm, self.cache, self.namespace = lm, cache, namespace
+        self.pending: list[tuple[str, Any]] = []
+        lm.set_cache_hook(_PartialHook(self, namespace))
 
-        def __getattr__(self, attr: str) -> Any:  # tokenizer, max_length, tok_encode, batch_sizes, ...
-            if attr == "lm":
-                raise AttributeError(attr)
-            return getattr(self.lm, attr)
+    def __getattr__(self, attr: str) -> Any:  # tokenizer, max_length, tok_encode, batch_sizes, ...
+        if attr in ("lm", "cache", "namespace", "pending"):
+            raise AttributeError(attr)
+        return getattr(self.lm, attr)
 
-        rank = property(lambda self: self.lm.rank)
-        world_size = property(lambda self: self.lm.world_size)
-        tokenizer_name = property(lambda self: self.lm.tokenizer_name)
-        device = property(lambda self: getattr(self.lm, "device", None))
+    rank = property(lambda self: self.lm.rank)
+    world_size = property(lambda self: self.lm.world_size)
+    tokenizer_name = property(lambda self: self.lm.tokenizer_name)
+    device = property(lambda self: getattr(self.lm, "device", None))
 
-        def apply_chat_template(self, *args: Any, **kwargs: Any) -> Any:
-            return self.lm.apply_chat_template(*args, **kwargs)
+    def apply_chat_template(self, *args: Any, **kwargs: Any) -> Any:
+        return self.lm.apply_chat_template(*args, **kwargs)
 
-        def chat_template(self, *args: Any, **kwargs: Any) -> Any:
-            return self.lm.chat_template(*args, **kwargs)
+    def chat_template(self, *args: Any, **kwargs: Any) -> Any:
+        return self.lm.chat_template(*args, **kwargs)
 
-        def loglikelihood(self, requests: list[Any], *args: Any) -> list[Any]:
-            return [tuple(r) for r in self._answer("loglikelihood", requests, *args)]
+    def loglikelihood(self, requests: list[Any], *args: Any) -> list[Any]:
+        return [tuple(r) for r in self._answer("loglikelihood", requests, *args)]
 
-        def loglikelihood_rolling(self, requests: list[Any], *args: Any) -> list[Any]:
-            return self._answer("loglikelihood_rolling", requests, *args)
+    def loglikelihood_rolling(self, requests: list[Any], *args: Any) -> list[Any]:
+        return self._answer("loglikelihood_rolling", requests, *args)
 
-        def generate_until(self, requests: list[Any], *args: Any) -> list[Any]:
-            return self._answer("generate_until", requests, *args)
+    def generate_until(self, requests: list[Any], *args: Any) -> list[Any]:
+        return self._answer("generate_until", requests, *args)
 
-        def _answer(self, attr: str, requests: list[Any], *args: Any) -> list[Any]:
-            keys = [None if _sampled(attr, r) else _request_key(namespace, attr, r.args) for r in requests]
-            found = cache.get_many([k for k in keys if k])
-            todo = [r for r, k in zip(requests, keys, strict=True) if k is None or k not in found]
-            log.info("lm-eval request cache, %s: %d requests, %d from the cache, %d computed", attr, len(requests),
-                     len(requests) - len(todo), len(todo))
-            fresh = iter(getattr(self.lm, attr)(todo, *args) if todo else [])
-            out = []
-            for k in keys:
-                value = found[k] if k is not None and k in found else next(fresh)
-                if k is not None and k not in found:
-                    self.pending.append((k, _jsonable(value)))
-                out.append(value)
-            self.flush()
-            return out
+    def _answer(self, attr: str, requests: list[Any], *args: Any) -> list[Any]:
+        keys = [None if _sampled(attr, r) else _request_key(self.namespace, attr, r.args) for r in requests]
+        found = self.cache.get_many([k for k in keys if k])
+        todo = [r for r, k in zip(requests, keys, strict=True) if k is None or k not in found]
+        log.info("lm-eval request cache, %s: %d requests, %d from the cache, %d computed", attr, len(requests),
+                 len(requests) - len(todo), len(todo))
+        fresh = iter(getattr(self.lm, attr)(todo, *args) if todo else [])
+        out = []
+        for k in keys:
+            value = found[k] if k is not None and k in found else next(fresh)
+            if k is not None and k not in found:
+                self.pending.append((k, _jsonable(value)))
+            out.append(value)
+        self.flush()
+        return out
 
-        def flush(self) -> None:
-            if self.pending:
-                cache.put_many("lm-eval", namespace, self.pending)
-                self.pending = []
-
-    return JsonCachedLM()
+    def flush(self) -> None:
+        if self.pending:
+            self.cache.put_many("lm-eval", self.namespace, self.pending)
+            self.pending = []
 
 
 class _PartialHook:

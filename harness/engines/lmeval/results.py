@@ -105,18 +105,7 @@ def build_record(
         notes.append(f"evaluated {n_effective} of {n_original} items (lm-eval limit)")
         limit = view.config_limit()
     config: Mapping[str, Any] = data["config"] if isinstance(data.get("config"), dict) else {}
-    generation: dict[str, Any] = {
-        "apply_chat_template": bool(data.get("chat_template")) if "chat_template" in data else None,
-        "fewshot_as_multiturn": data.get("fewshot_as_multiturn"),
-        "n_shot": {t: data.get("n-shot", {}).get(t) for t in [task, *view.leaves]} if "n-shot" in data else None,
-        "generation_kwargs": view.generation_kwargs(),
-        "task_versions": {t: data["versions"].get(t) for t in [task, *view.leaves] if t in data["versions"]},
-        "card_metric": spec.headline,
-        "lm_eval_metric": f"{rule.metric},{rule.filter}",
-        "model_args": config.get("model_args"),
-        "batch_size": config.get("batch_size"),
-    }
-    generation.update(extra_generation or {})
+    generation = _generation(spec, rule, view, data, config, extra_generation)
     return ResultRecord(
         model=model,
         variant=variant,
@@ -127,7 +116,8 @@ def build_record(
         metrics=metrics,
         subtasks=subtasks,
         limit=limit,
-        coverage=Coverage(total=n_original, scored=n_effective) if n_original is not None and n_effective is not None else None,
+        coverage=Coverage(total=n_effective, scored=n_effective, available=n_original)
+        if n_original is not None and n_effective is not None else None,
         notes=notes,
         provenance=Provenance(
             source=source,
@@ -141,6 +131,25 @@ def build_record(
             finished_at=now(),
         ),
     )
+
+
+def _generation(spec: SuiteSpec, rule: LeaderboardRule, view: _Results, data: Mapping[str, Any],
+                config: Mapping[str, Any], extra: Mapping[str, Any] | None) -> dict[str, Any]:
+    """How the numbers were produced: chat template, shots, generation settings, task versions, lm-eval's metric."""
+    task = view.task
+    generation: dict[str, Any] = {
+        "apply_chat_template": bool(data.get("chat_template")) if "chat_template" in data else None,
+        "fewshot_as_multiturn": data.get("fewshot_as_multiturn"),
+        "n_shot": {t: data.get("n-shot", {}).get(t) for t in [task, *view.leaves]} if "n-shot" in data else None,
+        "generation_kwargs": view.generation_kwargs(),
+        "task_versions": {t: data["versions"].get(t) for t in [task, *view.leaves] if t in data["versions"]},
+        "card_metric": spec.headline,
+        "lm_eval_metric": f"{rule.metric},{rule.filter}",
+        "model_args": config.get("model_args"),
+        "batch_size": config.get("batch_size"),
+    }
+    generation.update(extra or {})
+    return generation
 
 
 def _score(spec: SuiteSpec, rule: LeaderboardRule, view: _Results, notes: list[str]) -> tuple[dict[str, Metric], dict[str, dict[str, Metric]]]:
