@@ -58,7 +58,7 @@ def test_failed_prompts_are_recorded_and_exit_1(cli, tmp_path):
 
 
 @pytest.mark.parametrize("line, expected", [
-    ("{not json", "p.jsonl:2: not valid JSON"),
+    ("{not json", "p.jsonl:2: not JSON"),
     ("[1, 2]", "p.jsonl:2: expected a JSON object"),
     ('{"text": "x"}', 'p.jsonl:2: needs a string "prompt" or a "messages" list; keys found: text'),
     ('{"prompt": 3}', 'p.jsonl:2: needs a string "prompt"'),

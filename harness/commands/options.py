@@ -32,6 +32,12 @@ def add_backend_options(p: argparse.ArgumentParser) -> None:
 def backend_options(args: argparse.Namespace, model: str | None = None) -> BackendOptions:
     positive(args.batch_size, "--batch-size")
     positive(args.max_concurrency, "--max-concurrency")
+    if args.chat_template:
+        from pathlib import Path
+
+        from harness.io import read_text
+
+        read_text(Path(args.chat_template), "chat template file")  # a missing template fails before any work
     return BackendOptions(model=model, backend=args.backend, device=args.device, dtype=args.dtype,
                           batch_size=args.batch_size, chat_template=args.chat_template, base_url=args.base_url,
                           api_key_env=args.api_key_env, max_concurrency=args.max_concurrency,

@@ -69,6 +69,10 @@ def check_schema(data: Any, path: Path | str) -> None:
                             "written by `lm_eval --output_path` (lm-eval >= 0.4)")
         if not isinstance(data[key], dict):
             raise UserError(f"{path}: field `{key}` should be an object, got {type(data[key]).__name__}")
+    for task, entry in data["results"].items():
+        if not isinstance(entry, dict):
+            raise UserError(f"{path}: field `results.{task}` should be an object of metrics, got "
+                            f"{type(entry).__name__}; pass the results_*.json lm-eval wrote")
 
 
 def rule_for(spec: SuiteSpec) -> LeaderboardRule:
