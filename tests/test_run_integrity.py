@@ -299,3 +299,25 @@ def test_results_table_reads_a_train_and_eval_folder_and_refuses_an_empty_source
     (tmp_path / "empty").mkdir()
     code, stdout, err = cli("results", "table", tmp_path / "empty")
     assert code == 2 and "no result records" in err and not stdout
+
+
+def test_repeats_record_the_between_repeat_spread_and_keep_pass_zero(cli, tmp_path, judged_home, monkeypatch):
+    monkeypatch.setenv("SPPO_BENCH_HOME", str(judged_home))
+    args = ("eval", "fake-model", "--backend", "fake", "--judge-backend", "fake", "--suites", "mt_bench", "--limit", "3",
+            "--max-new-tokens", "8")
+    assert cli(*args, "--out", tmp_path / "once")[0] == 0
+    code, _, err = cli(*args, "--repeats", "3", "--out", tmp_path / "thrice")
+    assert code == 0, err
+    once, thrice = (json.loads(next((tmp_path / r / "records").glob("*/mt_bench.json")).read_text())
+                    for r in ("once", "thrice"))
+    assert thrice["metrics"]["average"]["value"] == once["metrics"]["average"]["value"]  # pass 0 is the plain run
+    passes = [once["metrics"]["average"]["value"]]
+    for r in (1, 2):
+        folder = next((tmp_path / "thrice" / "samples").glob(f"*/mt_bench/repeat-{r}"))
+        ratings = [json.loads(x)["scores"]["rating"] for x in (folder / "items.jsonl").read_text().splitlines()]
+        passes.append(sum(ratings) / len(ratings))
+    import statistics
+
+    assert thrice["metrics"]["average"]["repeat_sd"] == pytest.approx(statistics.stdev(passes))
+    assert thrice["metrics"]["average"]["repeat_sd"] > 0  # writing questions are sampled at temperature 0.7
+    assert any("3 repeats" in n for n in thrice["notes"])

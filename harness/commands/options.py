@@ -56,6 +56,8 @@ def add_judge_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--judge-max-retries", type=int, help="retries of a failed API judge request (default: the client's)")
     g.add_argument("--max-new-tokens", type=int, help="cap every answer's length (default: each suite's upstream cap)")
     g.add_argument("--best-of-n", type=int, help="also evaluate best-of-N decoding as its own row, chosen by the judge")
+    g.add_argument("--repeats", type=int, help="independent passes (re-sampled answers, fresh judgments); records carry "
+                                              "the between-repeat standard deviation (default 1)")
 
 
 def judge_backend(args: argparse.Namespace) -> BackendOptions | None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -148,7 +148,9 @@ def register_judged(suite: JudgedSuite) -> JudgedSuite:
 
 
 def run_suite(spec: SuiteSpec, model: ModelRef, ctx: RunContext) -> ResultRecord:
-    """Generate, judge and score one judged suite on the unit's checkpoint (see the module docstring)."""
+    """Generate, judge and score one judged suite on the unit's checkpoint (see the module docstring). With
+    `--repeats R`, R - 1 more independent passes (answers re-sampled with other seeds, judgments made afresh) go under
+    `repeat-<r>/`; the record keeps pass 0's numbers and carries the between-repeat standard deviation."""
     suite = JUDGED_SUITES.get(spec.name)
     started = now()
     model = identified(model, ctx)
@@ -160,11 +162,24 @@ def run_suite(spec: SuiteSpec, model: ModelRef, ctx: RunContext) -> ResultRecord
     judge = choose_judge(spec.name, ctx.options.judge, key_env(ctx))
     models = UnitModels(ctx, model)
     run = open_judge(judge, ctx, suite.prompt_hash(judge, data), models)
+    out = ctx.run.samples_dir(model.label, model.variant, spec.name)
+    passes = [_one_pass(suite, spec, model, ctx, data, questions, judge, models, run, out, started, r)
+              for r in range(max(1, ctx.options.repeats))]
+    record = passes[0]
+    return with_repeat_spread(record, passes) if len(passes) > 1 else record
+
+
+def _one_pass(suite: JudgedSuite, spec: SuiteSpec, model: ModelRef, ctx: RunContext, data: SuiteData,
+              questions: list[Question], judge: JudgeSpec, models: UnitModels, run: JudgeRun, out: Path,
+              started: Any, repeat: int) -> ResultRecord:
+    """Answer, judge and score once; repeat r > 0 uses seed + r and a fresh judge cache, and writes under repeat-<r>/."""
+    seed = ctx.options.seed + repeat
+    if repeat:
+        out = out / f"repeat-{repeat}"
+        run = replace(run, cache=replace(run.cache, namespace=f"{run.cache.namespace}|repeat-{repeat}"))
     n = n_from_variant(model.variant)
     cap = ctx.options.max_new_tokens or suite.max_new_tokens
-    answers = answer(models.generator(), questions, cap, ctx.options.seed,
-                     best_of=(n, preference_model(ctx)) if n else None)
-    out = ctx.run.samples_dir(model.label, model.variant, spec.name)
+    answers = answer(models.generator(), questions, cap, seed, best_of=(n, preference_model(ctx)) if n else None)
     suite.write_answers(out, model.label, questions, answers)
     answered = [i for i, a in enumerate(answers) if not any(c.error for c in a)]
     judgments = redact(suite.judge(run, data, model.label, [questions[i] for i in answered],
@@ -174,11 +189,29 @@ def run_suite(spec: SuiteSpec, model: ModelRef, ctx: RunContext) -> ResultRecord
     header = Header(model=model.label, variant=model.variant, judge=run.info, iteration=model.iteration,
                     checkpoint=model.checkpoint, limit=ctx.options.limit,
                     provenance=_provenance(spec, model, ctx, data.folder, cap, n, started,
-                                                          sorted({q.temperature for q in questions})),
+                                           sorted({q.temperature for q in questions})),
                     notes=(*_generation_notes(failed), *_judge_notes(judge)))
-    record = suite.score(header, data, judgments, questions, answers, ctx.options.seed)
+    record = suite.score(header, data, judgments, questions, answers, seed)
     write_items(out / ITEMS_FILE, suite.items(judgments, questions, answers))
     return record
+
+
+def with_repeat_spread(record: ResultRecord, passes: Sequence[ResultRecord]) -> ResultRecord:
+    """Pass 0's record with, per metric, the standard deviation of its value over the passes (`Metric.repeat_sd`)
+    and a note giving every pass's value."""
+    import statistics
+
+    metrics = dict(record.metrics)
+    values_note = []
+    for key, metric in record.metrics.items():
+        values = [p.metrics[key].value for p in passes if key in p.metrics and p.status != "failed"]
+        if len(values) > 1:
+            metrics[key] = metric.model_copy(update={"repeat_sd": statistics.stdev(values)})
+            values_note.append(f"{key} {', '.join(f'{v:.4g}' for v in values)}")
+    note = (f"{len(passes)} repeats (answers re-sampled with seeds {record.provenance.seed}..."
+            f"{(record.provenance.seed or 0) + len(passes) - 1}, judgments made afresh; the numbers are pass 0's, "
+            f"repeat_sd the spread): " + "; ".join(values_note))
+    return record.model_copy(update={"metrics": metrics, "notes": [*record.notes, note]})
 
 
 def suite_folder(ctx: RunContext, suite: str) -> Path:
