@@ -175,6 +175,8 @@ def test_train_and_eval_runs_every_suite_on_every_checkpoint_and_writes_the_card
     assert "Tiny-SPPO Iter 2" in text and "30.0" in text
     assert "> **test profile**" in text and "Not run: `mt_bench` (no data offline" in text
     assert (out / "report" / "Tiny-SPPO-plots" / "ifeval.png").exists()
+    site = out / "report" / "site" / "index.html"
+    assert site.is_file() and f"Viewer: {site}" in stdout and "Tiny-SPPO Iter 2" in site.read_text()
 
     # Rerun: training and evaluation are all reused.
     code, stdout, _ = cli("train-and-eval", "--iters", "2", "--config", cfg, "--out", out, "--no-progress")

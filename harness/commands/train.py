@@ -91,6 +91,8 @@ class Evaluation:
 @dataclass
 class TrainReport:
     card: Path | None = None
+    site: Path | None = None
+    """The run viewer's index.html (sppo-bench view), written next to the card."""
     plots: list[Path] = field(default_factory=list)
     check: str | None = None
     check_failed: bool = False
@@ -152,6 +154,9 @@ def render_report(cfg: SPPOConfig, out: Path, ev: Evaluation) -> TrainReport:
     written = write_report(cards.with_averages(records), out / "report" / f"{cfg.name}.md", source=str(ev.run_dir),
                            preface=preface)
     report.card, report.plots = written.card, written.plots
+    from harness.viewer import build_site
+
+    report.site = build_site([out], out / "report" / "site")
     if cfg.eval.reference:
         comparisons = check.compare(load_records(Path(cfg.eval.reference)), records)
         report.check = check.markdown(comparisons)
@@ -194,6 +199,8 @@ def _print_evaluation(ev: Evaluation, report: TrainReport) -> None:
         print(f"  failed: {unit}")
     if report.card:
         print(f"Card: {report.card}" + (f" (+{len(report.plots)} plots in {report.plots[0].parent})" if report.plots else ""))
+    if report.site:
+        print(f"Viewer: {report.site} (open it in a browser; no server needed)")
     for note in report.notes:
         print(f"  {note}")
     if report.check is not None:
