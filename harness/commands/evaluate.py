@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from harness.catalog import parse_suite_list
+from harness.catalog import get_suite, parse_suite_list
 from harness.commands.options import (
     add_backend_options,
     add_executor_options,
@@ -31,6 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="run directory to write records into (resumes if it exists)")
     p.add_argument("--label", action="append", default=[], help="card row label per checkpoint, in order")
     p.add_argument("--limit", type=int, help="evaluate at most N items per task (smoke runs; records marked partial)")
+    p.add_argument("--suite-limit", action="append", default=[], metavar="SUITE=N",
+                   help="a suite's own item limit, overriding --limit for it (e.g. ifeval=100)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data-dir", help="a local mirror of suite data (layout <suite>/...), tried before the cache home")
     add_judge_options(p)
@@ -45,6 +47,8 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
         raise UserError("--suites is empty; name at least one suite (see `sppo-bench suites`)")
     specs = parse_suite_list(args.suites, DEFAULT_SUITES)
     options = run_options(args)
+    for name, _ in options.suite_limits:
+        get_suite(name)  # an unknown suite name fails with suggestions
     backend = backend_options(args)
     scale = scale_out(args)
     checkpoints, labels = list(args.checkpoints), list(args.label)

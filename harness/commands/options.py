@@ -88,7 +88,9 @@ def run_options(args: argparse.Namespace) -> RunOptions:
         raise UserError(f"--judge-timeout {args.judge_timeout}: give a positive number of seconds")
     if args.judge_max_retries is not None and args.judge_max_retries < 0:
         raise UserError(f"--judge-max-retries {args.judge_max_retries}: must be 0 or more")
-    return RunOptions(limit=args.limit, seed=args.seed, judge=choice, judge_backend=judge,
+    limits = tuple((k, _whole(v, f"--suite-limit {k}")) for k, v in
+                   parse_pairs(getattr(args, "suite_limit", None) or [], "--suite-limit").items())
+    return RunOptions(limit=args.limit, suite_limits=limits, seed=args.seed, judge=choice, judge_backend=judge,
                       judge_timeout=args.judge_timeout, judge_max_retries=args.judge_max_retries,
                       max_new_tokens=args.max_new_tokens, data_dir=args.data_dir,
                       repeats=getattr(args, "repeats", None) or 1)

@@ -36,6 +36,8 @@ class RunOptions:
 
     limit: int | None = None
     """Evaluate at most N items per task (records are marked partial)."""
+    suite_limits: tuple[tuple[str, int], ...] = ()
+    """Per-suite limits that override `limit` ((suite, N) pairs, e.g. the main job's 100 IFEval prompts)."""
     seed: int = 0
     judge: str | None = None
     """"official", "local" or a judge id, resolved at the command line (None = the suite's default here)."""
@@ -56,6 +58,10 @@ class RunOptions:
 
     def canonical(self) -> str:
         return canonical_json(self)
+
+    def limit_for(self, suite: str) -> int | None:
+        """The item limit of `suite`: its own, else the run's."""
+        return dict(self.suite_limits).get(suite, self.limit)
 
 
 @dataclass(frozen=True)

@@ -155,7 +155,7 @@ def run_suite(spec: SuiteSpec, model: ModelRef, ctx: RunContext) -> ResultRecord
     started = now()
     model = identified(model, ctx)
     data = suite.load(suite_folder(ctx, spec.name))
-    questions = data.questions[: ctx.options.limit or None]
+    questions = data.questions[: ctx.options.limit_for(spec.name) or None]
     if ctx.shard:
         k, num = ctx.shard
         questions = questions[k::num]
@@ -187,7 +187,7 @@ def _one_pass(suite: JudgedSuite, spec: SuiteSpec, model: ModelRef, ctx: RunCont
     suite.write_judgments(out, model.label, judge, judgments)
     failed = [i for i in range(len(questions)) if i not in set(answered)]
     header = Header(model=model.label, variant=model.variant, judge=run.info, iteration=model.iteration,
-                    checkpoint=model.checkpoint, limit=ctx.options.limit,
+                    checkpoint=model.checkpoint, limit=ctx.options.limit_for(spec.name),
                     provenance=_provenance(spec, model, ctx, data.folder, cap, n, started,
                                            sorted({q.temperature for q in questions})),
                     notes=(*_generation_notes(failed), *_judge_notes(judge)))

@@ -61,7 +61,7 @@ def run_suite(spec: SuiteSpec, model: ModelRef, ctx: RunContext) -> ResultRecord
         iteration=model.iteration,
         variant=model.variant,
         checkpoint=model.checkpoint,
-        limit=ctx.options.limit,
+        limit=ctx.options.limit_for(spec.name),
         dataset=sources.dataset,
         notes=notes,
         extra_generation={"apply_chat_template": leaderboard_v2, "fewshot_as_multiturn": leaderboard_v2,
@@ -82,7 +82,7 @@ def evaluate(lm: Any, spec: SuiteSpec, sources: TaskSources, ctx: RunContext, *,
 
     with _quiet("lm_eval.tasks._index"):  # each generated YAML "overrides" its shipped task: that is the point
         task_manager = TaskManager(include_path=[str(p) for p in sources.include_paths], include_defaults=False)
-    samples = shard_samples(task_manager, sources.task, ctx)
+    samples = shard_samples(task_manager, sources.task, ctx, ctx.options.limit_for(spec.name))
     try:
         results = lm_eval.simple_evaluate(
             model=lm,
@@ -91,7 +91,7 @@ def evaluate(lm: Any, spec: SuiteSpec, sources: TaskSources, ctx: RunContext, *,
             num_fewshot=None if chat else spec.num_fewshot,
             apply_chat_template=chat,
             fewshot_as_multiturn=chat,
-            limit=None if samples else ctx.options.limit,
+            limit=None if samples else ctx.options.limit_for(spec.name),
             samples=samples,
             log_samples=True,
             random_seed=ctx.options.seed,
@@ -105,7 +105,7 @@ def evaluate(lm: Any, spec: SuiteSpec, sources: TaskSources, ctx: RunContext, *,
     return dict(results)
 
 
-def shard_samples(task_manager: Any, task: str, ctx: RunContext) -> dict[str, list[int]] | None:
+def shard_samples(task_manager: Any, task: str, ctx: RunContext, limit: int | None) -> dict[str, list[int]] | None:
     """Shard k of K evaluates items i % K == k of each leaf task (within --limit): it fills the shared request cache,
     and the merge unit's unsharded run then finds every answer there."""
     if not ctx.shard:
@@ -114,7 +114,7 @@ def shard_samples(task_manager: Any, task: str, ctx: RunContext) -> dict[str, li
     tasks = task_manager.load([task])["tasks"]
     out = {}
     for name, t in tasks.items():
-        n = len(t.eval_docs) if ctx.options.limit is None else min(len(t.eval_docs), ctx.options.limit)
+        n = len(t.eval_docs) if limit is None else min(len(t.eval_docs), limit)
         # lm-eval evaluates a task absent from `samples` in full and cannot run an empty one: a shard with no item
         # of a tiny task redoes item 0 (its answer is cached, so the merge is unaffected).
         out[name] = [i for i in range(n) if i % num == k] or [0]
