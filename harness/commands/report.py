@@ -49,6 +49,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--two-sided", action="store_true", help="also fail on improvements beyond the tolerance")
     p.add_argument("--match", choices=("label", "iteration"), default="label",
                    help="pair records by model label (default) or by iteration number")
+    p.add_argument("--allow-missing", action="append", default=[], metavar="SUITE[:METRIC]",
+                   help="accept a headline metric the reference has and the results lack (default: it fails); "
+                        "repeatable")
+    p.add_argument("--allow-partial", action="store_true",
+                   help="compare partial (--limit) result records with a complete reference instead of failing")
     p.add_argument("--junit", type=Path, help="also write a JUnit XML report here")
     p.set_defaults(func=cmd_check)
 
@@ -92,7 +97,9 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     reference = load_records(args.reference)
     results = load_records(args.results)
     comparisons = check.compare(reference, results, abs_tol=args.abs_tol, sigma=args.sigma,
-                                two_sided=args.two_sided, match=args.match)
+                                two_sided=args.two_sided, match=args.match, allow_missing=args.allow_missing,
+                                allow_partial=args.allow_partial, reference_run=run_dir(args.reference),
+                                results_run=run_dir(args.results))
     if args.junit is not None:
         check_output(args.junit)
         atomic_write_text(args.junit, check.junit_xml(comparisons))
