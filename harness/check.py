@@ -25,7 +25,7 @@ from typing import Literal
 from harness.cards import coverage_text, is_partial, with_averages
 from harness.catalog import get_suite
 from harness.errors import UserError
-from harness.records import Metric, ResultRecord
+from harness.records import ItemRow, Metric, ResultRecord
 from harness.scoring.items import statistics_for
 from harness.stats import LEVEL, binomial_se
 from harness.store import RunDir, read_items
@@ -165,6 +165,7 @@ class _Side:
         self.metrics: dict[tuple, tuple[ResultRecord, Metric]] = {}
         self.records: dict[tuple, ResultRecord] = {}
         self.run = run
+        self._items: dict[tuple, list[ItemRow]] = {}
         for r in records:
             spec = get_suite(r.suite)  # unknown suite -> UserError with suggestions
             who: str | int = r.model if match == "label" else (r.iteration if r.iteration is not None else f"? {r.model}")
@@ -188,12 +189,11 @@ class _Side:
         if m.ci_low is not None and m.ci_high is not None:
             return (m.ci_high - m.ci_low) / (2 * _Z), "CI"
         statistic = statistics_for(record.suite).get(key)
-        path = self.run.items_path(record.model, record.variant, record.suite) if self.run else None
-        if statistic is not None and path is not None and path.is_file():
+        rows = self.items(record) if statistic is not None else []
+        if statistic is not None and rows:
             try:
-                rows = read_items(path)
                 interval = statistic.interval(rows, SE_RESAMPLES, [0, zlib.crc32(record.suite.encode())])
-                if rows and abs(interval.value - m.value) <= 1e-6 * max(1.0, abs(m.value)) and math.isfinite(interval.se):
+                if abs(interval.value - m.value) <= 1e-6 * max(1.0, abs(m.value)) and math.isfinite(interval.se):
                     return interval.se, "bootstrap"
             except (KeyError, TypeError):  # the items lack a value this metric needs
                 pass
@@ -203,6 +203,14 @@ class _Side:
         if statistic is not None and statistic.proportion and n and 0.0 <= m.value <= 100.0:
             return 100.0 * binomial_se(m.value / 100.0, n), "binomial"
         return None, "—"
+
+
+    def items(self, record: ResultRecord) -> list[ItemRow]:
+        """The record's items.jsonl rows (none without a run directory or file), read once."""
+        if record.key not in self._items:
+            path = self.run.items_path(record.model, record.variant, record.suite) if self.run else None
+            self._items[record.key] = read_items(path) if path is not None and path.is_file() else []
+        return self._items[record.key]
 
 
 def _absent(ref: _Side, res: _Side, key: tuple, shown: str, allowed: set[tuple[str, str | None]]) -> Comparison:

@@ -59,6 +59,8 @@ def iteration_section(records: Sequence[ResultRecord], items: ItemsOf | None, or
         a, b, captions = _headline_sides(sides[pair.before], sides[pair.after])
         found += [(pair, row, captions.get(row.suite) or headline_caption(row.suite))
                   for row in compare(a, b, resamples, seed)]
+    if not found:
+        return None
     rank = {name: i for i, name in enumerate(dict.fromkeys([*order, *(s.name for s in suites())]))}
     found.sort(key=lambda t: rank[t[1].suite])  # by suite, comparisons in pair order (the sort is stable)
     adjusted = holm([row.p_value for _, row, _ in found])
