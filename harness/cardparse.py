@@ -27,6 +27,9 @@ _SEPARATOR = re.compile(r"^\s*\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)*\|?\s*$")
 _VARIANT = re.compile(r"^(?P<model>.+?)\s+\((?P<variant>[^()]+)\)$", re.S)
 _ITERATION = re.compile(r"\biter(?:ation)?[\s_-]*(\d+)", re.I)
 _CI = re.compile(r"^\(\s*([-+]?\d+(?:\.\d+)?)\s*,\s*([-+]?\d+(?:\.\d+)?)\s*\)$")
+_NUM = r"[-+]?\d+(?:\.\d+)?"
+_CELL = re.compile(rf"^(?P<value>.+?)\s*(?:\[\s*(?P<low>{_NUM})\s*,\s*(?P<high>{_NUM})\s*\])?\s*(?:\bn=(?P<n>\d+))?$")
+"""A cell `harness.cards` renders: `VALUE[†][ [LOW, HIGH]][ n=N]` (a published card's cells are bare values)."""
 _NOT_A_VALUE = {MISSING, "-", "", FAILED, "n/a", "na", "not run"}
 
 
@@ -157,15 +160,15 @@ def _from_table(header: list[str], rows: list[list[str]], card_model: str, sourc
         for col, text in zip(cols, cells, strict=False):
             if col is None or text.lower() in _NOT_A_VALUE:
                 continue
-            if text.endswith(PARTIAL_MARK):
-                text = text.removesuffix(PARTIAL_MARK).strip()
-                partial.add(col.suite)
             where = f"table at line {line}, row {label!r}, column {col.header!r}"
             metrics = per_suite.setdefault(col.suite, {})
             if col.ci:
+                text, is_partial = _unmark(text)
                 _attach_ci(metrics, col, text, where, source)
             else:
-                metrics[col.metric] = Metric(value=_number(text, where, source))
+                metrics[col.metric], is_partial = _value_cell(text, where, source)
+            if is_partial:
+                partial.add(col.suite)
         for suite, metrics in per_suite.items():
             status: Status = "partial" if suite in partial else "complete"
             out.append(_record(model, variant, iteration, suite, metrics, source, status=status))
@@ -182,6 +185,25 @@ def _recognise(cells: list[str]) -> tuple[CardTable | None, list[Column | None]]
         if hits > best[0]:
             best = (hits, kind, mapped)
     return best[1], best[2]
+
+
+def _value_cell(text: str, where: str, source: str) -> tuple[Metric, bool]:
+    """A value cell: its number, the 95% interval and n when the card printed them, and whether it is marked partial."""
+    m = _CELL.match(text)
+    if m is None or (m["low"] is None and m["n"] is None):
+        value, partial = _unmark(text)
+        return Metric(value=_number(value, where, source)), partial
+    value, partial = _unmark(m["value"])
+    low, high = (None, None) if m["low"] is None else (float(m["low"]), float(m["high"]))
+    metric = Metric(value=_number(value, where, source), ci_low=low, ci_high=high,
+                    n=None if m["n"] is None else int(m["n"]))
+    return metric, partial
+
+
+def _unmark(text: str) -> tuple[str, bool]:
+    """The cell without its partial mark `†`, and whether it had one."""
+    stripped = text.strip()
+    return (stripped.removesuffix(PARTIAL_MARK).strip(), True) if stripped.endswith(PARTIAL_MARK) else (stripped, False)
 
 
 def _attach_ci(metrics: dict[str, Metric], col: Column, text: str, where: str, source: str) -> None:
@@ -223,6 +245,9 @@ def _merge(records: list[ResultRecord]) -> list[ResultRecord]:
                 kept.metrics[key] = metric
             elif kept.metrics[key].value != metric.value:
                 kept.notes.append(f"{key}: the card also prints {metric.value} (kept {kept.metrics[key].value})")
+            else:  # the same number (model-index and table): keep the interval and n the table prints beside it
+                extra = {k: v for k, v in metric.model_dump(exclude_none=True).items() if k != "value"}
+                kept.metrics[key] = kept.metrics[key].model_copy(update=extra)
         kept.checkpoint = kept.checkpoint or r.checkpoint
         if r.status == "partial":
             kept.status = "partial"

@@ -1,28 +1,44 @@
-"""Regression check: compare result metrics with reference metrics, metric by metric.
+"""Regression check: compare result metrics with reference metrics, metric by metric, failing closed.
 
-A metric regresses when it is worse than the reference by more than max(abs_tol, sigma * stderr), where stderr
-combines both sides' standard errors (a 95% CI counts as 2 x 1.96 stderr when no stderr is recorded). Improvements
-never fail unless two-sided. A reference metric whose result record failed fails. Metrics found on one side only are
-listed with their own verdict.
+A metric regresses when it is worse than the reference by more than max(abs_tol, sigma * SE), where SE combines both
+sides' standard errors, each taken from the record's stderr, else its 95% CI (width / 3.92), else a bootstrap over its
+items (when the side is a run directory holding items.jsonl), else binomial from n and the value (for a proportion);
+the table says which. Improvements never fail unless two-sided. Fails also:
+- `failed`: the result record of a reference metric failed;
+- `missing`: a suite's headline metric (the registry's; the card's first column except MT-Bench, whose headline is the
+  average) is in the reference and not in the results, for a model the results hold; the reason comes from the result
+  record's notes (e.g. LC needs df_gamed.csv). `--allow-missing SUITE[:METRIC]` accepts it;
+- `partial`: a partial result record (`--limit`) against a complete reference, unless `--allow-partial`.
+Other metrics found on one side only, and models the results do not hold at all, are listed with their own verdict.
 """
 
 from __future__ import annotations
 
 import math
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable
+import zlib
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import Literal
 
+from harness.cards import coverage_text, is_partial, with_averages
 from harness.catalog import get_suite
 from harness.errors import UserError
-from harness.records import Metric, ResultRecord
+from harness.records import ItemRow, Metric, ResultRecord
+from harness.scoring.items import statistics_for
+from harness.stats import LEVEL, binomial_se
+from harness.store import RunDir, read_items
 from harness.tables import escape_cell
 
 Match = Literal["label", "iteration"]
-Verdict = Literal["pass", "info", "regression", "improvement", "changed", "failed", "only in reference", "only in results"]
-FAILING: frozenset[str] = frozenset({"regression", "changed", "failed"})
+Verdict = Literal["pass", "info", "regression", "improvement", "changed", "failed", "missing", "partial",
+                  "missing (allowed)", "only in reference", "only in results"]
+FAILING: frozenset[str] = frozenset({"regression", "changed", "failed", "missing", "partial"})
 _EPS = 1e-9  # card numbers carry float noise (7.90 - 7.40 = 0.5000000000000004): a drop equal to the tolerance passes
+_Z = NormalDist().inv_cdf(0.5 + LEVEL / 2)
+SE_RESAMPLES = 2_000
+"""Bootstrap resamples for an SE from items (the SE, not a tail percentile, so fewer than a CI needs)."""
 
 
 @dataclass(frozen=True)
@@ -35,6 +51,10 @@ class Comparison:
     result: float | None
     tolerance: float | None
     verdict: Verdict
+    se_from: str = "—"
+    """Where each side's standard error came from: `reference side / results side`."""
+    reason: str = ""
+    """Why a metric is missing, partial or failed (one line)."""
 
     @property
     def delta(self) -> float | None:
@@ -53,36 +73,42 @@ def compare(
     sigma: float = 2.0,
     two_sided: bool = False,
     match: Match = "label",
+    *,
+    allow_missing: Sequence[str] = (),
+    allow_partial: bool = False,
+    reference_run: RunDir | None = None,
+    results_run: RunDir | None = None,
 ) -> list[Comparison]:
-    """Every metric of either side, matched by (model label or iteration, variant, suite, metric)."""
+    """Every metric of either side, matched by (model label or iteration, variant, suite, metric). `allow_missing`:
+    `SUITE` or `SUITE:METRIC` entries whose missing headline does not fail; `*_run`: the run directory a side was read
+    from (its items give standard errors the records lack)."""
     if abs_tol < 0 or sigma < 0:
         raise UserError("--abs-tol and --sigma must be >= 0; pass non-negative tolerances")
-    ref, _ = _index(reference, match, "reference")
-    res, res_failed = _index(results, match, "results")
+    allowed = _allowed(allow_missing)
+    ref = _Side(with_averages(list(reference)), match, "reference", reference_run)
+    res = _Side(with_averages(list(results)), match, "results", results_run)
     out: list[Comparison] = []
-    for key in [*ref, *(k for k in res if k not in ref)]:
+    for key in [*ref.metrics, *(k for k in res.metrics if k not in ref.metrics)]:
         who, variant, suite, metric = key
-        shown = (ref.get(key) or res[key])[0]
-        a, b = _metric(ref, key), _metric(res, key)
-        if a is not None and b is None and (who, variant, suite) in res_failed:
-            out.append(Comparison(shown, variant, suite, metric, a.value, None, None, "failed"))
+        record = (ref.metrics.get(key) or res.metrics[key])[0]
+        shown = record.model
+        if key not in res.metrics:
+            out.append(_absent(ref, res, key, shown, allowed))
             continue
-        if a is None or b is None:
-            verdict: Verdict = "only in results" if a is None else "only in reference"
-            out.append(Comparison(shown, variant, suite, metric, _value(a), _value(b), None, verdict))
+        if key not in ref.metrics:
+            out.append(Comparison(shown, variant, suite, metric, None, res.metrics[key][1].value, None,
+                                  "only in results"))
             continue
-        tol = max(abs_tol, sigma * _stderr(a, b))
-        direction = get_suite(suite).metric(metric).higher_is_better
-        gain = (b.value - a.value) * (1 if direction in (True, None) else -1)
-        if direction is None:
-            verdict = "info"
-        elif gain < -tol - _EPS:
-            verdict = "regression"
-        elif gain > tol + _EPS:
-            verdict = "changed" if two_sided else "improvement"
-        else:
-            verdict = "pass"
-        out.append(Comparison(shown, variant, suite, metric, a.value, b.value, tol, verdict))
+        (ref_record, a), (res_record, b) = ref.metrics[key], res.metrics[key]
+        if is_partial(res_record) and not is_partial(ref_record) and not allow_partial:
+            reason = (f"partial result ({coverage_text(res_record)}) against a complete reference; rerun without "
+                      "--limit, or pass --allow-partial to compare it anyway")
+            out.append(Comparison(shown, variant, suite, metric, a.value, b.value, None, "partial", reason=reason))
+            continue
+        (se_a, from_a), (se_b, from_b) = ref.stderr(ref_record, metric), res.stderr(res_record, metric)
+        tol = max(abs_tol, sigma * math.sqrt(sum(s * s for s in (se_a, se_b) if s is not None)))
+        verdict = _verdict(suite, metric, b.value - a.value, tol, two_sided)
+        out.append(Comparison(shown, variant, suite, metric, a.value, b.value, tol, verdict, f"{from_a} / {from_b}"))
     if not any(c.verdict not in ("only in reference", "only in results") for c in out):
         hint = "" if match == "iteration" else "; if the run labels differ from the card's, try --match iteration"
         raise UserError(f"no metric appears in both the reference and the results{hint}")
@@ -94,77 +120,151 @@ def exit_code(comparisons: list[Comparison]) -> int:
 
 
 def markdown(comparisons: list[Comparison]) -> str:
-    lines = ["| model | suite | metric | reference | result | delta | tolerance | verdict |", "|---|---|---|---:|---:|---:|---:|---|"]
+    lines = ["| model | suite | metric | reference | result | delta | tolerance | SE from (ref / res) | verdict |",
+             "|---|---|---|---:|---:|---:|---:|---|---|"]
     for c in comparisons:
         label = f"{c.model} ({c.variant})" if c.variant else c.model
         cells = [escape_cell(label), c.suite, c.metric, _fmt(c, c.reference), _fmt(c, c.result),
-                 _fmt(c, c.delta, signed=True), "—" if c.tolerance is None else f"{c.tolerance:.3g}",
+                 _fmt(c, c.delta, signed=True), "—" if c.tolerance is None else f"{c.tolerance:.3g}", c.se_from,
                  _verdict_cell(c.verdict)]
         lines.append("| " + " | ".join(cells) + " |")
+    reasons = [f"- {c.verdict.upper()}: {escape_cell(c.name)}: {' '.join(c.reason.split())}" for c in comparisons
+               if c.reason and (c.verdict in FAILING or c.verdict == "missing (allowed)")]
     counts = {v: sum(c.verdict == v for c in comparisons) for v in dict.fromkeys(c.verdict for c in comparisons)}
     summary = ", ".join(f"{n} {v}" for v, n in counts.items())
     status = "FAIL" if exit_code(comparisons) else "OK"
-    return "\n".join(lines) + f"\n\n{status}: {len(comparisons)} metrics: {summary}\n"
+    body = "\n".join(lines) + ("\n\n" + "\n".join(reasons) if reasons else "")
+    return body + f"\n\n{status}: {len(comparisons)} metrics: {summary}\n"
 
 
 def junit_xml(comparisons: list[Comparison]) -> str:
-    """One testcase per metric: regressions fail, one-sided metrics are skipped with the reason."""
+    """One testcase per metric: failing verdicts fail, one-sided and allowed-missing metrics are skipped with the
+    reason."""
     failures = sum(c.verdict in FAILING for c in comparisons)
-    skipped = sum(c.verdict.startswith("only") for c in comparisons)
+    skipped = sum(c.verdict.startswith("only") or c.verdict == "missing (allowed)" for c in comparisons)
     suite = ET.Element("testsuite", name="sppo-bench check", tests=str(len(comparisons)),
                        failures=str(failures), errors="0", skipped=str(skipped))
     for c in comparisons:
         case = ET.SubElement(suite, "testcase", classname=f"sppo_bench.{c.suite}", name=c.name)
-        detail = f"reference {c.reference}, result {c.result}, delta {c.delta}, tolerance {c.tolerance}"
+        detail = c.reason or (f"reference {c.reference}, result {c.result}, delta {c.delta}, tolerance {c.tolerance}, "
+                              f"SE from {c.se_from}")
         if c.verdict in FAILING:
             ET.SubElement(case, "failure", message=f"{c.verdict}: {detail}", type=c.verdict)
-        elif c.verdict.startswith("only"):
-            ET.SubElement(case, "skipped", message=c.verdict)
+        elif c.verdict.startswith("only") or c.verdict == "missing (allowed)":
+            ET.SubElement(case, "skipped", message=f"{c.verdict}: {c.reason}" if c.reason else c.verdict)
         else:
             case.set("status", c.verdict)
     ET.indent(suite)
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(suite, encoding="unicode") + "\n"
 
 
-def _index(records: Iterable[ResultRecord], match: Match, side: str) -> tuple[dict[tuple, tuple[str, Metric]], set[tuple]]:
-    """(who, variant, suite, metric) -> (model label, metric), and the (who, variant, suite) of failed records."""
-    out: dict[tuple, tuple[str, Metric]] = {}
-    failed: set[tuple] = set()
-    for r in records:
-        spec = get_suite(r.suite)  # unknown suite -> UserError with suggestions
-        who: str | int = r.model if match == "label" else (r.iteration if r.iteration is not None else f"? {r.model}")
-        if r.status == "failed":
-            failed.add((who, r.variant, r.suite))
-            continue
-        for key, metric in r.metrics.items():
-            spec.metric(key)  # unknown metric -> UserError with suggestions
-            k = (who, r.variant, r.suite, key)
-            if k in out and out[k][0] != r.model:
-                raise UserError(
-                    f"{side}: {out[k][0]!r} and {r.model!r} both give iteration {who} {r.suite}.{key}; use --match label"
-                )
-            out[k] = (r.model, metric)
-    return out, failed
+class _Side:
+    """One side's metrics by (who, variant, suite, metric), its records by (who, variant, suite), and its items."""
+
+    def __init__(self, records: list[ResultRecord], match: Match, name: str, run: RunDir | None) -> None:
+        self.metrics: dict[tuple, tuple[ResultRecord, Metric]] = {}
+        self.records: dict[tuple, ResultRecord] = {}
+        self.run = run
+        self._items: dict[tuple, list[ItemRow]] = {}
+        for r in records:
+            spec = get_suite(r.suite)  # unknown suite -> UserError with suggestions
+            who: str | int = r.model if match == "label" else (r.iteration if r.iteration is not None else f"? {r.model}")
+            self.records[(who, r.variant, r.suite)] = r
+            if r.status == "failed":
+                continue
+            for key, metric in r.metrics.items():
+                spec.metric(key)  # unknown metric -> UserError with suggestions
+                k = (who, r.variant, r.suite, key)
+                if k in self.metrics and self.metrics[k][0].model != r.model:
+                    raise UserError(f"{name}: {self.metrics[k][0].model!r} and {r.model!r} both give iteration {who} "
+                                    f"{r.suite}.{key}; use --match label")
+                self.metrics[k] = (r, metric)
+        self.rows = {(who, variant) for who, variant, _ in self.records}
+
+    def stderr(self, record: ResultRecord, key: str) -> tuple[float | None, str]:
+        """The metric's standard error and its source: stderr, CI, bootstrap (items), binomial, or none."""
+        m = record.metrics[key]
+        if m.stderr is not None:
+            return m.stderr, "stderr"
+        if m.ci_low is not None and m.ci_high is not None:
+            return (m.ci_high - m.ci_low) / (2 * _Z), "CI"
+        statistic = statistics_for(record.suite).get(key)
+        rows = self.items(record) if statistic is not None else []
+        if statistic is not None and rows:
+            try:
+                interval = statistic.interval(rows, SE_RESAMPLES, [0, zlib.crc32(record.suite.encode())])
+                if abs(interval.value - m.value) <= 1e-6 * max(1.0, abs(m.value)) and math.isfinite(interval.se):
+                    return interval.se, "bootstrap"
+            except (KeyError, TypeError):  # the items lack a value this metric needs
+                pass
+        n = m.n
+        if n is None and key == get_suite(record.suite).headline and record.coverage:
+            n = record.coverage.scored
+        if statistic is not None and statistic.proportion and n and 0.0 <= m.value <= 100.0:
+            return 100.0 * binomial_se(m.value / 100.0, n), "binomial"
+        return None, "—"
 
 
-def _stderr(a: Metric, b: Metric) -> float:
-    return math.sqrt(sum(s * s for s in (_one_stderr(a), _one_stderr(b)) if s is not None))
+    def items(self, record: ResultRecord) -> list[ItemRow]:
+        """The record's items.jsonl rows (none without a run directory or file), read once."""
+        if record.key not in self._items:
+            path = self.run.items_path(record.model, record.variant, record.suite) if self.run else None
+            self._items[record.key] = read_items(path) if path is not None and path.is_file() else []
+        return self._items[record.key]
 
 
-def _one_stderr(m: Metric) -> float | None:
-    if m.stderr is not None:
-        return m.stderr
-    if m.ci_low is not None and m.ci_high is not None:
-        return (m.ci_high - m.ci_low) / (2 * 1.96)
-    return None
+def _absent(ref: _Side, res: _Side, key: tuple, shown: str, allowed: set[tuple[str, str | None]]) -> Comparison:
+    """A reference metric the results lack: missing (a headline, for a model the results hold), or only in reference."""
+    who, variant, suite, metric = key
+    a = ref.metrics[key][1]
+    record = res.records.get((who, variant, suite))
+    if record is not None and record.status == "failed":
+        return Comparison(shown, variant, suite, metric, a.value, None, None, "failed",
+                          reason=f"the result record failed: {record.error or 'no error recorded'}")
+    if metric != get_suite(suite).headline or (who, variant) not in res.rows:
+        return Comparison(shown, variant, suite, metric, a.value, None, None, "only in reference")
+    reason = _why_missing(res, key, record)
+    if (suite, None) in allowed or (suite, metric) in allowed:
+        return Comparison(shown, variant, suite, metric, a.value, None, None, "missing (allowed)",
+                          reason=reason + " (allowed by --allow-missing)")
+    return Comparison(shown, variant, suite, metric, a.value, None, None, "missing",
+                      reason=f"{reason}; pass --allow-missing {suite}:{metric} to accept")
 
 
-def _value(m: Metric | None) -> float | None:
-    return None if m is None else m.value
+def _why_missing(res: _Side, key: tuple, record: ResultRecord | None) -> str:
+    who, variant, suite, metric = key
+    spec = get_suite(suite)
+    if record is not None:
+        notes = "; ".join(dict.fromkeys(record.notes))
+        return f"the result record has no {metric}: " + (notes or "its notes give no reason")
+    if spec.aggregate_of:
+        absent = [m for m in spec.aggregate_of if (who, variant, m) not in res.records]
+        return f"the {suite} average needs all of {', '.join(spec.aggregate_of)}; the results lack {', '.join(absent)}"
+    return f"the results hold no {suite} record for this model (suite not run)"
 
 
-def _metric(index: dict[tuple, tuple[str, Metric]], key: tuple) -> Metric | None:
-    return index[key][1] if key in index else None
+def _allowed(entries: Sequence[str]) -> set[tuple[str, str | None]]:
+    """`SUITE` or `SUITE:METRIC`, validated against the registry (unknown names are one-line errors with suggestions)."""
+    out: set[tuple[str, str | None]] = set()
+    for entry in entries:
+        suite, _, metric = entry.partition(":")
+        spec = get_suite(suite.strip())
+        if metric:
+            spec.metric(metric.strip())
+        out.add((spec.name, metric.strip() or None))
+    return out
+
+
+def _verdict(suite: str, metric: str, change: float, tol: float, two_sided: bool) -> Verdict:
+    direction = get_suite(suite).metric(metric).higher_is_better
+    gain = change * (1 if direction in (True, None) else -1)
+    if direction is None:
+        return "info"
+    if gain < -tol - _EPS:
+        return "regression"
+    if gain > tol + _EPS:
+        return "changed" if two_sided else "improvement"
+    return "pass"
 
 
 def _fmt(c: Comparison, value: float | None, signed: bool = False) -> str:

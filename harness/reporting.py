@@ -14,6 +14,7 @@ from harness import cards
 from harness.errors import UserError
 from harness.io import atomic_write_bytes, atomic_write_text
 from harness.records import ResultRecord
+from harness.store import RunDir
 
 
 @dataclass
@@ -27,10 +28,12 @@ class Report:
 
 
 def write_report(records: Sequence[ResultRecord], out: Path, *, source: str, subject: str | None = None,
-                 plots: bool = True, preface: Sequence[str] = (), eval_results: bool = True) -> Report:
+                 plots: bool = True, preface: Sequence[str] = (), eval_results: bool = True,
+                 run: RunDir | None = None) -> Report:
     """The card for `records` at `out` (plots in `<out stem>-plots/` beside it, and the card model's Hub
     `.eval_results/` files unless `eval_results` is off). `subject`: the model the card is about (default: the latest
-    iteration); `preface`: lines quoted under the title (a profile's note, suites not run)."""
+    iteration); `preface`: lines quoted under the title (a profile's note, suites not run); `run`: the run directory
+    the records come from, whose items.jsonl give the numbers' intervals and the section comparing iterations."""
     from harness import evalresults
 
     records = list(records)
@@ -42,7 +45,7 @@ def write_report(records: Sequence[ResultRecord], out: Path, *, source: str, sub
 
         pngs = headline_plots(records)
     links = {suite: f"{plot_dir.name}/{suite}.png" for suite in pngs}
-    text = with_preface(cards.render_card(records, subject=chosen, source=source, plots=links), preface)
+    text = with_preface(cards.render_card(records, subject=chosen, source=source, plots=links, run=run), preface)
     hub_model = evalresults.pick_model(records, chosen) if eval_results else None
     hub_files = evalresults.render_files(records, hub_model) if hub_model else {}
     check_output(out)

@@ -84,7 +84,7 @@ def test_run_card_names_judges_partial_failed_and_coverage(tmp_path):
     ]
     text = cards.render_card(recs, subject=None, source="run")
     assert "| SmolLM Iter 1 | — | — | 5.12 |" in text
-    assert "| SmolLM Iter 2 | — | — | 5.50† |" in text
+    assert "| SmolLM Iter 2 | — | — | 5.50† n=15 |" in text  # no stderr or items: n alone, the items scored
     assert "| SmolLM Iter 2 | failed | failed | failed |" in text
     assert "Judge: `mt_bench/single-v1@Qwen2.5-0.5B` (Qwen/Qwen2.5-0.5B-Instruct via hf" in text
     assert "not comparable with officially judged ones" in text

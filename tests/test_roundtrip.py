@@ -86,3 +86,24 @@ def test_model_named_like_a_column_header_round_trips():
                             provenance=Provenance(source="test")) for name in ("MMLU", "average")]
     again = parse_card(render_card(records, subject=None, source="x"), source="x.md")
     assert _sorted_rows(again.records) == _sorted_rows(records)
+
+
+@st.composite
+def records_with_intervals(draw) -> list[ResultRecord]:
+    """Records whose every metric carries a 95% interval and n, as a run card prints them: `v [low, high] n=N`."""
+    records = draw(record_sets())
+    out = []
+    for r in records:
+        metrics = {k: draw(metric_at_card_precision(r.suite, k, with_ci=True)).model_copy(
+            update={"n": draw(st.integers(1, 20_000))}) for k in r.metrics}
+        out.append(r.model_copy(update={"metrics": metrics}))
+    return out
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(records_with_intervals())
+def test_intervals_and_n_round_trip(records):
+    text = render_card(records, subject=choose_subject(records, None), source="generated")
+    if not any(r.metrics for r in records):
+        return
+    assert _sorted_rows(parse_card(text, source="generated.md").records) == _sorted_rows(records)

@@ -1,4 +1,4 @@
-"""`sppo-bench report`, `sppo-bench reference import`, `sppo-bench check` (issue #2).
+"""`sppo-bench report`, `sppo-bench reference import`, `sppo-bench check` (issues #2, #12).
 
 Each command reads and renders everything in memory first, checks its output paths, then writes (atomically), so
 bad input leaves nothing behind.
@@ -14,7 +14,7 @@ from harness.errors import UserError
 from harness.io import atomic_write_text, read_text, slug
 from harness.records import ReferenceSet
 from harness.reporting import check_output, write_report
-from harness.results import load_records
+from harness.results import load_records, run_dir
 from harness.settings import Settings
 from harness.store import load_reference, write_reference
 
@@ -49,19 +49,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--two-sided", action="store_true", help="also fail on improvements beyond the tolerance")
     p.add_argument("--match", choices=("label", "iteration"), default="label",
                    help="pair records by model label (default) or by iteration number")
+    p.add_argument("--allow-missing", action="append", default=[], metavar="SUITE[:METRIC]",
+                   help="accept a headline metric the reference has and the results lack (default: it fails); "
+                        "repeatable")
+    p.add_argument("--allow-partial", action="store_true",
+                   help="compare partial (--limit) result records with a complete reference instead of failing")
     p.add_argument("--junit", type=Path, help="also write a JUnit XML report here")
     p.set_defaults(func=cmd_check)
 
 
 def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
+    run = None
     if args.run is not None:
         records = cards.with_averages(load_records(args.run))
-        source, card_model = str(args.run), None
+        source, card_model, run = str(args.run), None, run_dir(args.run)
     else:
         ref = _load_reference(args.reference)
         records, source, card_model = ref.records, str(args.reference), ref.card_model
     report = write_report(records, args.out, source=source, subject=args.model or card_model, plots=args.plots,
-                          eval_results=args.eval_results)
+                          eval_results=args.eval_results, run=run)
     print(f"wrote {args.out} ({report.records} records"
           + (f", {len(report.plots)} plots in {report.plots[0].parent}" if report.plots else "")
           + (f", {len(report.eval_results)} .eval_results files for {report.hub_model}" if report.eval_results else "")
@@ -91,7 +97,9 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     reference = load_records(args.reference)
     results = load_records(args.results)
     comparisons = check.compare(reference, results, abs_tol=args.abs_tol, sigma=args.sigma,
-                                two_sided=args.two_sided, match=args.match)
+                                two_sided=args.two_sided, match=args.match, allow_missing=args.allow_missing,
+                                allow_partial=args.allow_partial, reference_run=run_dir(args.reference),
+                                results_run=run_dir(args.results))
     if args.junit is not None:
         check_output(args.junit)
         atomic_write_text(args.junit, check.junit_xml(comparisons))

@@ -4,6 +4,11 @@ Every number comes from a record and is formatted by its `MetricSpec`; the jinja
 lays out what this module hands it. The table layout (column order, the Arena-Hard CI column, the transposed
 "Metric | Value" table of the Open LLM Leaderboard v2) is the seed card's, derived from the suite registry;
 `harness.cardparse` reads the same layout back.
+
+A cell is `VALUE[†][ [LOW, HIGH]][ n=N]`: the 95% interval and the number of items scored, where the card knows them
+(`harness.cards.intervals`; a footnote says how each interval was obtained). A published card's records carry neither,
+so its cells are bare numbers, as published. Cards rendered from a run directory also get the section "Iteration vs
+previous and vs base" (`harness.cards.iterations`) and a table of the evaluated checkpoints' content fingerprints.
 """
 
 from __future__ import annotations
@@ -17,17 +22,25 @@ from urllib.parse import quote
 import jinja2
 from huggingface_hub import EvalResult, ModelCardData
 
+from harness.cards.intervals import Estimate, Intervals, Method, describe
+from harness.cards.iterations import iteration_section
+from harness.cards.notes import PARTIAL_MARK, checkpoint_rows, coverage_text, headline_caption, is_partial, table_notes
 from harness.catalog import get_suite, suites
 from harness.errors import UserError
 from harness.records import Metric, Provenance, ResultRecord
-from harness.specs import CARD_TABLES, CardTable, SuiteSpec
+from harness.specs import CARD_TABLES, CardTable, MetricSpec, SuiteSpec
+from harness.stats import DEFAULT_RESAMPLES
+from harness.store import RunDir
 from harness.tables import escape_cell
 
-TEMPLATES = Path(__file__).resolve().parent / "templates"
+__all__ = ["CI_HEADER", "FAILED", "MISSING", "PARTIAL_MARK", "Column", "TableView", "cell", "choose_subject",
+           "columns", "coverage_text", "headline_caption", "is_partial", "model_index_results", "render_card",
+           "row_order", "table_view", "with_averages"]
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 CI_HEADER = "95% CI"
 MISSING = "—"
 FAILED = "failed"
-PARTIAL_MARK = "†"
 
 # Seed-card layout facts the registry does not carry.
 _CI_AFTER = {"arena_hard": "score"}  # the 95% CI column follows this metric's column
@@ -62,8 +75,11 @@ def render_card(
     subject: str | None,
     source: str,
     plots: Mapping[str, str] | None = None,
+    run: RunDir | None = None,
+    resamples: int = DEFAULT_RESAMPLES,
 ) -> str:
-    """The card text. `subject` is the model the card is about (its model-index name); `plots` maps suite -> link."""
+    """The card text. `subject` is the model the card is about (its model-index name); `plots` maps suite -> link;
+    `run`: the run directory the records come from (its items give intervals and the iteration section)."""
     records = list(records)
     if not records:
         raise UserError(f"{source}: no result records to render; run `sppo-bench eval` or import a reference first")
@@ -74,7 +90,8 @@ def render_card(
         else ModelCardData(pipeline_tag="text-generation")
     )
     value_header = subject if eval_results else None
-    views = [v for kind in CARD_TABLES if (v := table_view(kind, records, value_header)) is not None]
+    intervals = Intervals(records, run, resamples)
+    views = [v for kind in CARD_TABLES if (v := table_view(kind, records, value_header, intervals)) is not None]
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         undefined=jinja2.StrictUndefined,
@@ -88,6 +105,10 @@ def render_card(
         source=Path(source).name,
         n_records=len(records),
         tables=views,
+        iterations=iteration_section(records, intervals.items if run else None,
+                                     [c.suite for kind in CARD_TABLES for c in columns(kind)],
+                                     str(run.root) if run else source, resamples),
+        checkpoints=checkpoint_rows(records, row_order(records)),
         plots=plot_list,
     )
 
@@ -112,8 +133,10 @@ def columns(kind: CardTable) -> list[Column]:
     return out
 
 
-def table_view(kind: CardTable, records: list[ResultRecord], value_header: str | None = None) -> TableView | None:
-    """None when no record feeds this table. `value_header`: the model printed as "Value" in a transposed table."""
+def table_view(kind: CardTable, records: list[ResultRecord], value_header: str | None = None,
+               intervals: Intervals | None = None) -> TableView | None:
+    """None when no record feeds this table. `value_header`: the model printed as "Value" in a transposed table;
+    `intervals`: print each number's 95% interval and n where known (without: bare numbers)."""
     cols = columns(kind)
     wanted = {c.suite for c in cols}
     mine = [r for r in records if r.suite in wanted]
@@ -123,21 +146,35 @@ def table_view(kind: CardTable, records: list[ResultRecord], value_header: str |
     labels = row_order(mine)
     versions = sorted({v for r in mine for k, v in r.provenance.packages.items() if k in ("lm_eval", "lm-eval")})
     view = TableView(kind, [], [], [], notes=table_notes(mine), lm_eval_versions=versions)
+    used: dict[Method | None, dict[str, list[str]]] = {}  # interval method -> column header -> row labels
+
+    def fill(model: str, variant: str | None, col: Column) -> str:
+        record = index.get((model, variant, col.suite))
+        estimate = None if intervals is None or record is None else intervals.get(record, col.metric)
+        ci_column = _has_ci_column(col, cols)
+        if record is not None and estimate is not None and _shows(record, col, estimate, ci_column):
+            used.setdefault(estimate.method, {}).setdefault(col.header, []).append(_label(model, variant))
+        return cell(record, col, estimate, ci_column)
+
     if kind in _TRANSPOSED:
         only_subject = value_header is not None and labels == [(value_header, None)]
         heads = ["Value"] if only_subject else [_label(m, v) for m, v in labels]
         view.header = ["Metric", *map(escape_cell, heads)]
         view.align = [":---", *["---:"] * len(heads)]
-        view.rows = [[c.header, *(cell(index.get((m, v, c.suite)), c) for m, v in labels)] for c in cols]
+        view.rows = [[c.header, *(fill(m, v, c) for m, v in labels)] for c in cols]
     else:
         view.header = ["Model", *(c.header for c in cols)]
         view.align = [":---", *[":---:"] * len(cols)]
-        view.rows = [[escape_cell(_label(m, v)), *(cell(index.get((m, v, c.suite)), c) for c in cols)] for m, v in labels]
+        view.rows = [[escape_cell(_label(m, v)), *(fill(m, v, c) for c in cols)] for m, v in labels]
+    if used and intervals is not None:
+        view.notes.append(_interval_note(used, len(labels), intervals.resamples))
     return view
 
 
-def cell(record: ResultRecord | None, col: Column) -> str:
-    """One formatted cell: a number, `(-a, +b)`, `failed`, or `—` (not run); `†` marks a partial record."""
+def cell(record: ResultRecord | None, col: Column, estimate: Estimate | None = None, ci_column: bool = False) -> str:
+    """One formatted cell: a number, `(-a, +b)`, `failed`, or `—` (not run); `†` marks a partial record. With an
+    `estimate`, a number is followed by its interval `[low, high]` (unless `ci_column`: the table prints it in its own
+    column) and `n=N`; a CI column uses the estimate's interval when the record has none."""
     if record is None:
         return MISSING
     if record.status == "failed":
@@ -146,13 +183,20 @@ def cell(record: ResultRecord | None, col: Column) -> str:
     if metric is None:
         return MISSING
     spec = get_suite(col.suite).metric(col.metric)
+    mark = PARTIAL_MARK if is_partial(record) else ""
     if col.ci:
-        if metric.ci_low is None or metric.ci_high is None:
+        low, high = metric.ci_low, metric.ci_high
+        if (low is None or high is None) and estimate is not None:
+            low, high = estimate.low, estimate.high
+        if low is None or high is None:
             return MISSING
-        text = f"(-{spec.format(metric.value - metric.ci_low)}, +{spec.format(metric.ci_high - metric.value)})"
-    else:
-        text = spec.format(metric.value)
-    return text + PARTIAL_MARK if is_partial(record) else text
+        return f"({_offset(spec, low - metric.value, '-')}, {_offset(spec, high - metric.value, '+')}){mark}"
+    text = spec.format(metric.value) + mark
+    if estimate is not None and estimate.low is not None and estimate.high is not None and not ci_column:
+        text += f" [{spec.format(estimate.low)}, {spec.format(estimate.high)}]"
+    if estimate is not None and estimate.n is not None:
+        text += f" n={estimate.n}"
+    return text
 
 
 def row_order(records: list[ResultRecord]) -> list[tuple[str, str | None]]:
@@ -166,35 +210,6 @@ def row_order(records: list[ResultRecord]) -> list[tuple[str, str | None]]:
         return (variant is not None, variant or "", -1 if iteration is None else iteration, seen)
 
     return [mv for mv, _ in sorted(first.items(), key=key)]
-
-
-def table_notes(records: list[ResultRecord]) -> list[str]:
-    """Which judge produced the numbers, partial and failed records, incomplete coverage."""
-    notes: list[str] = []
-    judged = [r for r in records if get_suite(r.suite).engine == "judge" and r.status != "failed"]
-    for judge in {r.judge.model_dump_json(): r.judge for r in judged if r.judge}.values():
-        rows = sorted({r.label for r in judged if r.judge == judge})
-        notes.append(
-            f"Judge: `{escape_cell(judge.id)}` ({escape_cell(judge.model)} via {judge.backend}, "
-            f"prompt sha256 {judge.prompt_hash[:12]}) for {', '.join(map(escape_cell, rows))}."
-        )
-        if not judge.official:
-            notes.append(
-                f"**Local judge:** `{escape_cell(judge.id)}` is not the official judge of this benchmark; "
-                "these numbers are not comparable with officially judged ones."
-            )
-    unknown = sorted({r.label for r in judged if r.judge is None})
-    if unknown:
-        notes.append(f"Judge not recorded (numbers as published) for {', '.join(map(escape_cell, unknown))}.")
-    for r in records:
-        what = f"{escape_cell(r.label)}, {get_suite(r.suite).title}"
-        if r.status == "failed":
-            notes.append(f"Not run / failed: {what}: {escape_cell(r.error or 'no error recorded')}.")
-        elif is_partial(r):
-            notes.append(f"{PARTIAL_MARK} Partial: {what}: {_coverage(r)}.")
-        elif r.coverage and (r.coverage.scored < r.coverage.total or r.coverage.failed):
-            notes.append(f"Coverage: {what}: {_coverage(r)}.")
-    return notes
 
 
 def model_index_results(records: list[ResultRecord], subject: str | None) -> list[EvalResult]:
@@ -262,17 +277,6 @@ def with_averages(records: list[ResultRecord]) -> list[ResultRecord]:
     return records + added
 
 
-def is_partial(record: ResultRecord) -> bool:
-    """Scored on part of the suite: marked `†` in its cells and listed under the table."""
-    return record.status == "partial" or record.limit is not None
-
-
-def headline_caption(suite: str) -> str:
-    """`open_llm_v1: average`: names the suite even where its card title is just `average`."""
-    metric = get_suite(suite).headline_metric
-    return f"{suite}: {metric.label}"
-
-
 def _average_record(spec: SuiteSpec, members: list[ResultRecord]) -> ResultRecord:
     first = members[0]
     partial = any(is_partial(m) for m in members)
@@ -298,13 +302,35 @@ def _label(model: str, variant: str | None) -> str:
     return f"{model} ({variant})" if variant else model
 
 
-def _coverage(r: ResultRecord) -> str:
-    parts = []
-    if r.coverage:
-        parts.append(f"{r.coverage.scored} of {r.coverage.total} items scored")
-        if r.coverage.failed:
-            parts.append(f"{r.coverage.failed} failed")
-    if r.limit is not None:
-        parts.append(f"--limit {r.limit}")
-    return ", ".join(parts) or "coverage not recorded"
+def _shows(record: ResultRecord, col: Column, estimate: Estimate, ci_column: bool) -> bool:
+    """Whether the cell prints something of `estimate` that the record itself does not hold."""
+    metric = record.metrics.get(col.metric)
+    if metric is None or record.status == "failed":
+        return False
+    if col.ci:
+        return estimate.method != "recorded" and estimate.has_interval
+    return (estimate.has_interval and not ci_column) or estimate.n is not None
 
+
+def _has_ci_column(col: Column, cols: list[Column]) -> bool:
+    return any(c.ci and (c.suite, c.metric) == (col.suite, col.metric) for c in cols)
+
+
+def _offset(spec: MetricSpec, delta: float, sign: str) -> str:
+    """`-1.8` / `+1.8`: a bound relative to the value, as the seed card prints Arena-Hard's CI; `sign` is the bound's
+    usual side (a zero offset keeps it)."""
+    if delta != 0:
+        sign = "-" if delta < 0 else "+"
+    return f"{sign}{spec.format(abs(delta))}"
+
+
+def _interval_note(used: dict[Method | None, dict[str, list[str]]], n_rows: int, resamples: int) -> str:
+    """Which columns (and rows, where a column mixes methods) got their interval how."""
+    parts = []
+    for method, by_column in used.items():
+        names = []
+        for header, rows in by_column.items():
+            mixed = sum(header in other for other in used.values()) > 1
+            names.append(f"{header} ({', '.join(map(escape_cell, rows))})" if mixed and len(rows) < n_rows else header)
+        parts.append(f"{describe(method, resamples)}: {', '.join(names)}")
+    return "`[low, high]` is the 95% interval and `n` the items scored; " + "; ".join(parts) + "."
