@@ -244,16 +244,17 @@ class McNemar:
 
 def mcnemar(a_correct: Sequence[bool] | np.ndarray, b_correct: Sequence[bool] | np.ndarray) -> McNemar:
     """Exact McNemar: p = min(1, 2 BinomCDF(min(b, c); b + c, 1/2)); p = 1 when no item is discordant. The binomial
-    CDF is summed in exact integer arithmetic (sum of C(n, i) over 2^n), so no tail is lost to rounding."""
+    CDF is scipy's (log-space, no tail lost to rounding; exact big-integer sums were the slowest part of a report)."""
     a, b = np.asarray(a_correct, dtype=bool), np.asarray(b_correct, dtype=bool)
     if a.shape != b.shape:
         raise ValueError("McNemar needs the same items on both sides")
     only_a, only_b = int(np.sum(a & ~b)), int(np.sum(~a & b))
     if only_a + only_b == 0:
         return McNemar(0, 0, 1.0)
-    n = only_a + only_b
-    tail = sum(math.comb(n, i) for i in range(min(only_a, only_b) + 1))
-    return McNemar(only_a, only_b, min(1.0, 2 * tail / 2**n))
+    from scipy.stats import binom
+
+    tail = float(binom.cdf(min(only_a, only_b), only_a + only_b, 0.5))
+    return McNemar(only_a, only_b, min(1.0, 2 * tail))
 
 
 def holm(p_values: Sequence[float | None]) -> list[float | None]:

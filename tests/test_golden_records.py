@@ -73,7 +73,9 @@ def normalized(path: Path, run_root: Path) -> str:
     text = json.dumps(record, indent=2, sort_keys=True) + "\n"
     shared = str(Path(__file__).resolve().parents[2] / "shared")
     home = (run_root / "home.txt").read_text()
-    return text.replace(str(run_root), "<RUN>").replace(home, "<HOME>").replace(shared, "<SHARED>")
+    repo = str(Path(__file__).resolve().parents[1])
+    text = text.replace(str(run_root), "<RUN>").replace(home, "<HOME>").replace(shared, "<SHARED>")
+    return text.replace(repo, "<REPO>").replace(str(Path(repo).parent / "shared"), "<SHARED>")
 
 
 def test_records_match_golden(run: Path):

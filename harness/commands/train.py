@@ -152,13 +152,13 @@ def render_report(cfg: SPPOConfig, out: Path, ev: Evaluation) -> TrainReport:
         return report
     preface = ([f"**{cfg.note}**"] if cfg.note else []) + [f"Not run: `{s}` ({why})" for s, why in ev.not_run.items()]
     written = write_report(cards.with_averages(records), out / "report" / f"{cfg.name}.md", source=str(ev.run_dir),
-                           preface=preface)
+                           preface=preface, run=RunDir(ev.run_dir))
     report.card, report.plots = written.card, written.plots
     from harness.viewer import build_site
 
     report.site = build_site([out], out / "report" / "site")
     if cfg.eval.reference:
-        comparisons = check.compare(load_records(Path(cfg.eval.reference)), records)
+        comparisons = check.compare(load_records(Path(cfg.eval.reference)), records, results_run=RunDir(ev.run_dir))
         report.check = check.markdown(comparisons)
         report.check_failed = check.exit_code(comparisons) != 0
     return report
