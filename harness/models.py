@@ -36,7 +36,7 @@ _WEIGHT_PATTERNS = ("*.safetensors", "pytorch_model*.bin", "model.safetensors.in
 def resolve_model(settings: Settings, model: str | None = None) -> str:
     """A local folder (validated) or hub id for `model`; None means the embedded default, prepared on first use."""
     if model:
-        return _validate(model)
+        return validate_checkpoint(model)
     if not settings.offline and hub_reachable():
         return DEFAULT_HUB_ID
     return str(prepare_default(settings))
@@ -127,7 +127,8 @@ def tiny_model(path: Path | str, seed: int = 0) -> Path:
 # --- explicit models -------------------------------------------------------------------------------------------------
 
 
-def _validate(model: str) -> str:
+def validate_checkpoint(model: str) -> str:
+    """A local checkpoint folder (resolved path) checked to load, or a hub id passed through; one-line errors."""
     path = Path(model).expanduser()
     if path.exists():
         if path.is_file():

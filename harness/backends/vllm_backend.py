@@ -13,15 +13,16 @@ from pathlib import Path
 from typing import Any
 
 from harness.backends.base import BackendOptions, ChatRequest, Completion
-from harness.backends.hf import check_checkpoint
 from harness.errors import UserError
+from harness.identity import fingerprint
 from harness.io import read_text
+from harness.models import validate_checkpoint
 
 
 def build(options: BackendOptions) -> VLLMBackend:
     if not options.model:
         raise UserError("the vllm backend needs a model: pass --model PATH_OR_HUB_ID")
-    check_checkpoint(options.model)
+    validate_checkpoint(options.model)
     try:
         import vllm
     except ImportError:
@@ -48,8 +49,9 @@ class VLLMBackend:
         self.llm = llm
         self.model = model
         self.chat_template = chat_template
-        ident = json.dumps({"model": str(Path(model).expanduser().resolve()) if Path(model).exists() else model,
-                            "dtype": dtype, "template": chat_template}, sort_keys=True)
+        # identity by content (weights, tokenizer, template), never by path: a retrained checkpoint at the same path
+        # must not be served the old one's cached completions
+        ident = json.dumps({"checkpoint": fingerprint(model, chat_template), "dtype": dtype}, sort_keys=True)
         self._fingerprint = f"vllm:{Path(model).name or model}:{hashlib.sha256(ident.encode()).hexdigest()[:16]}"
 
     @property
