@@ -16,6 +16,7 @@ from benchmarks import (  # noqa: F401  (imported to register their specs)
     musr,
     open_llm_v1,
     open_llm_v2,
+    sppo_objective,
     truthfulqa_mc2,
     winogrande,
 )

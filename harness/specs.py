@@ -10,11 +10,15 @@ from pydantic import BaseModel, ConfigDict
 
 from harness.registry import Registry
 
-CardTable = Literal["alpaca_eval", "arena_hard", "open_llm_v1", "mt_bench", "open_llm_v2"]
-Engine = Literal["lm-eval", "judge", "aggregate"]
+CardTable = Literal["sppo_objective", "alpaca_eval", "arena_hard", "open_llm_v1", "mt_bench", "open_llm_v2"]
+Engine = Literal["lm-eval", "judge", "aggregate", "sppo"]
+"""lm-eval: lm-eval's own tasks; judge: generated answers judged; aggregate: a mean of other suites; sppo: computed by
+`train-and-eval` from the training run itself (the SPPO objective)."""
 
 # The five tables of the seed card, in the order the seed card prints them.
-CARD_TABLES: tuple[CardTable, ...] = ("alpaca_eval", "arena_hard", "open_llm_v1", "mt_bench", "open_llm_v2")
+CARD_TABLES: tuple[CardTable, ...] = ("sppo_objective", "alpaca_eval", "arena_hard", "open_llm_v1", "mt_bench",
+                                      "open_llm_v2")
+"""The seed card's five tables in its order, after the SPPO objective of a train-and-eval run (absent elsewhere)."""
 
 
 class _Frozen(BaseModel):

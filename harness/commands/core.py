@@ -33,13 +33,14 @@ def cmd_suites(args: argparse.Namespace, settings: Settings) -> int:
         json.dump([s.model_dump(mode="json") for s in specs], sys.stdout, indent=2)
         sys.stdout.write("\n")
         return 0
-    header = f"{'suite':<16} {'engine':<9} {'shots':>5}  {'card table':<12} {'card title':<22} dataset"
+    header = f"{'suite':<16} {'engine':<9} {'shots':>5}  {'card table':<14} {'card title':<22} dataset"
     print(header)
     print("-" * len(header))
     for s in specs:
         shots = "" if s.num_fewshot is None else str(s.num_fewshot)
-        ds = s.dataset.id if s.dataset else "(mean of " + ", ".join(s.aggregate_of) + ")"
-        print(f"{s.name:<16} {s.engine:<9} {shots:>5}  {s.table:<12} {s.title:<22} {ds}")
+        ds = s.dataset.id if s.dataset else ("(mean of " + ", ".join(s.aggregate_of) + ")" if s.aggregate_of
+                                             else "(held-out prompts bundled with sppo-bench; train-and-eval only)")
+        print(f"{s.name:<16} {s.engine:<9} {shots:>5}  {s.table:<14} {s.title:<22} {ds}")
     return 0
 
 

@@ -30,6 +30,9 @@ def runner_for(spec: SuiteSpec) -> SuiteRunner:
         from harness.engines.judged import run_suite as judged_runner
 
         return judged_runner
+    if spec.engine == "sppo":
+        raise CapabilityMissing(f"suite {spec.name!r} is computed by `sppo-bench train-and-eval` from a training run "
+                                "(the base and its iterations); it cannot run on a checkpoint alone")
     raise CapabilityMissing(
         f"suite {spec.name!r} is an average computed from {', '.join(spec.aggregate_of)}; run those suites instead"
     )
