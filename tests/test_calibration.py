@@ -14,6 +14,7 @@ import pytest
 from harness.backends.base import BackendOptions, ChatRequest, ChoiceRequest, Completion
 from harness.calibration import calibrate, reference_files, store, summarize
 from harness.engines.context import Injected, ModelRef, RunContext, RunOptions
+from harness.errors import UserError
 from harness.settings import Settings
 from tests.openai_server import openai_server
 
@@ -185,6 +186,9 @@ def test_the_stored_calibration_is_attached_to_the_judged_record(tmp_path, calib
     assert after.judge.fingerprint == result.summary.judge_fingerprint
     reloaded = ResultRecord.model_validate_json(after.model_dump_json())
     assert reloaded.judge is not None and reloaded.judge.calibration == result.summary
+    result.stored.write_text("{truncated")
+    with pytest.raises(UserError, match="unreadable judge calibration.*judge calibrate"):
+        judged("run3")
 
 
 @pytest.fixture
