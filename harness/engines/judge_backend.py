@@ -1,21 +1,26 @@
 """The backends of a judged unit: the unit's checkpoint (the generator), its judge, and best-of-n's preference model.
 
 The generator is always the unit's checkpoint on the run's backend (or an injected in-process backend); a local judge
-that is the very same model reuses the loaded backend instead of loading it twice.
+that is the very same model reuses the loaded backend instead of loading it twice. A judge that `sppo-bench judge
+calibrate` has checked against published official verdicts carries that calibration into every record it judges.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from harness.backends.base import BackendOptions, ChatBackend, ChoiceScorer
 from harness.engines.context import ModelRef, RunContext
-from harness.errors import CapabilityMissing
+from harness.errors import CapabilityMissing, UserError
 from harness.judges import JudgeSpec
 from harness.judges.calls import JudgeCache, cache_namespace, probe
 from harness.judges.pairwise import LocalJudge, PreferenceModel
-from harness.records import JudgeInfo
+from harness.records import CalibrationSummary, JudgeInfo
+from harness.settings import Settings
 
 OPENAI_URL = "https://api.openai.com/v1"
 DEFAULT_CONCURRENCY = 8
@@ -60,10 +65,31 @@ def open_judge(judge: JudgeSpec, ctx: RunContext, prompt_hash: str, models: Unit
     backend, opts, endpoint = (_official if judge.official else _local)(judge, ctx, opts, models)
     fingerprint = str(backend.fingerprint)
     info = JudgeInfo(id=judge.id, model=judge_model_name(judge, opts), prompt_hash=prompt_hash,
-                     backend=getattr(backend, "name", opts.backend), official=judge.official, fingerprint=fingerprint)
+                     backend=getattr(backend, "name", opts.backend), official=judge.official, fingerprint=fingerprint,
+                     calibration=stored_calibration(ctx.settings, judge.id, prompt_hash, fingerprint))
     cache = JudgeCache(ctx.settings.cache_db, cache_namespace(judge.id, prompt_hash, fingerprint))
     concurrency = (opts.max_concurrency if ctx.options.judge_backend else ctx.backend.max_concurrency) or DEFAULT_CONCURRENCY
     return JudgeRun(judge, backend, info, cache, concurrency, endpoint)
+
+
+def calibration_path(settings: Settings, judge_id: str, prompt_hash: str, fingerprint: str) -> Path:
+    """Where `sppo-bench judge calibrate` stores a judge's calibration: one file per judge id, prompt and fingerprint."""
+    key = hashlib.sha256(json.dumps([judge_id, prompt_hash, fingerprint]).encode("utf-8")).hexdigest()
+    return settings.home / "calibration" / f"{key}.json"
+
+
+def stored_calibration(settings: Settings, judge_id: str, prompt_hash: str, fingerprint: str) -> CalibrationSummary | None:
+    """The stored calibration of this very judge (id, prompt and backend fingerprint), None when it was never
+    calibrated; an unreadable file is an error naming it (a record must not silently lose its calibration)."""
+    path = calibration_path(settings, judge_id, prompt_hash, fingerprint)
+    if not path.is_file():
+        return None
+    try:
+        summary = CalibrationSummary.model_validate(json.loads(path.read_text(encoding="utf-8"))["summary"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:  # pydantic's ValidationError is a ValueError
+        raise UserError(f"{path}: unreadable judge calibration ({exc.__class__.__name__}); delete it or run "
+                        "`sppo-bench judge calibrate` again") from None
+    return summary if summary.judge_fingerprint == fingerprint else None
 
 
 def judge_model_name(judge: JudgeSpec, opts: BackendOptions) -> str:
