@@ -118,7 +118,7 @@ def reference_files(paths: Sequence[Path], limit: int | None = None) -> Referenc
 
 def _read_files(files: Sequence[Path], limit: int | None,
                 label: Callable[[Path], str]) -> tuple[list[Pair], list[str]]:
-    from benchmarks.alpaca_eval.suite import _parse as parse_annotations  # the importer's validated reader
+    from benchmarks.alpaca_eval.suite import parse_annotations  # the importer's validated reader
 
     pairs: list[Pair] = []
     labels = []

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,7 @@ from harness.calibration import calibrate, reference_files, store, summarize
 from harness.engines.context import Injected, ModelRef, RunContext, RunOptions
 from harness.errors import UserError
 from harness.settings import Settings
-from tests.openai_server import openai_server
+from tests.openai_server import judge_replies, openai_server
 
 BALANCED = [1.9, 1.1, 1.8, 1.2, 1.95, 1.05, 1.7, 1.3]
 """Official preferences of the test pairs: model preferred on pairs 0, 2, 4, 6."""
@@ -256,7 +257,7 @@ def test_cli_on_the_published_pairs_pulled_from_a_mirror(cli, tmp_path, monkeypa
     assert code == 2 and err.count("\n") == 1 and "data pull --suites judge_calibration" in err
 
     code, out, err = cli("data", "pull", "--suites", "judge_calibration", "--data-dir", shared_data)
-    assert code == 0 and "judge_calibration pulled" in out, err
+    assert code == 0 and re.search(r"^judge_calibration +pulled", out, re.M), err
     code, out, err = cli(*args)
     assert code == 0, err
     pairs = json.loads(out)["pairs"]
@@ -288,17 +289,20 @@ def test_an_openai_compatible_judge_is_asked_through_the_official_prompt(cli, tm
     monkeypatch.setenv("CAL_TEST_KEY", "sk-calibration-test")
     rows = _annotations(BALANCED[:2])
     ann = _write(tmp_path / "ann.json", rows)
-    with openai_server() as (url, log):  # it echoes the prompt: no m/M verdict can be read from its answers
-        code, out, err = cli("judge", "calibrate", "--judge", "official", "--judge-base-url", url,
+    # the fake server answers like the official judge's logprobs, always preferring the output shown second ("M")
+    with openai_server(judge_replies) as server:
+        code, out, err = cli("judge", "calibrate", "--judge", "official", "--judge-base-url", server.url,
                              "--judge-api-key-env", "CAL_TEST_KEY", "--judge-model", "llama-3-70b-instruct",
-                             "--reference-judgments", ann)
-    assert code == 2 and err.count("\n") == 1 and "no readable verdict on any of the 2 pairs" in err
-    assert len(log.bodies) == 4 and {b["model"] for b in log.bodies} == {"llama-3-70b-instruct"}
-    assert all(b["logprobs"] and b["top_logprobs"] == 5 for b in log.bodies)
+                             "--reference-judgments", ann, "--format", "json")
+    assert code == 0, err
+    assert len(server.bodies) == 4 and {b["model"] for b in server.bodies} == {"llama-3-70b-instruct"}
+    assert all(b["logprobs"] and b["top_logprobs"] == 5 for b in server.bodies)
     for row in rows:  # each pair asked once in each order
-        prompts = [m["content"] for b in log.bodies for m in b["messages"] if row["instruction"] in m["content"]]
+        prompts = [m["content"] for b in server.bodies for m in b["messages"] if row["instruction"] in m["content"]]
         orders = {p.index(row["output_1"]) < p.index(row["output_2"]) for p in prompts}
         assert len(prompts) == 2 and orders == {True, False}
+    result = json.loads(out)
+    assert result["summary"]["n"] == 2 and result["summary"]["position_consistency"] == 0.0  # pure position bias
     assert "sk-calibration-test" not in out + err
 
 

@@ -166,7 +166,7 @@ class _Annotation(BaseModel):
 def import_annotations(request: ImportRequest) -> tuple[ResultRecord, list[ItemRow]]:
     path = request.path
     text = read_text(path, "alpaca_eval annotations file")
-    annotations = _parse(path, text)
+    annotations = parse_annotations(path, text)
     baseline = request.baseline or "gpt4_1106_preview"
     bad_base = sorted({str(a.get("generator_1")) for a in annotations} - {baseline})
     if bad_base:
@@ -184,7 +184,8 @@ def import_annotations(request: ImportRequest) -> tuple[ResultRecord, list[ItemR
     return record, alpaca_items(annotations, positions)
 
 
-def _parse(path: Path, text: str) -> list[dict[str, Any]]:
+def parse_annotations(path: Path, text: str) -> list[dict[str, Any]]:
+    """The rows of an alpaca_eval annotations.json, validated (one-line errors naming the row and field)."""
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

@@ -63,12 +63,12 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
 
     suites()
 
-    print(f"{'suite':<15} {'status':<8} {'rows':>7}  {'from':<12} sources, in the order tried")
+    print(f"{'suite':<18} {'status':<8} {'rows':>7}  {'from':<12} sources, in the order tried")
     for target in all_targets().values():
         m = load_manifest(settings.data_dir / target.folder)
         rows = "" if m is None else str(m.total_rows() or f"{sum(len(p.files) for p in m.parts)} files")
         origin = "" if m is None else "+".join(dict.fromkeys(p.source.kind for p in m.parts))
-        print(f"{target.name:<15} {'pulled' if m else 'missing':<8} {rows:>7}  {origin:<12} {describe_sources(target)}")
+        print(f"{target.name:<18} {'pulled' if m else 'missing':<8} {rows:>7}  {origin:<12} {describe_sources(target)}")
     return 0
 
 
@@ -90,4 +90,4 @@ def cmd_prepare(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _print_outcome(o: Outcome) -> None:
-    print(f"{o.target:<15} {o.status:<8} {o.seconds:5.1f}s  {o.message}", flush=True)
+    print(f"{o.target:<18} {o.status:<8} {o.seconds:5.1f}s  {o.message}", flush=True)
