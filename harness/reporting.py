@@ -14,6 +14,7 @@ from harness import cards
 from harness.errors import UserError
 from harness.io import atomic_write_bytes, atomic_write_text
 from harness.records import ResultRecord
+from harness.settings import Settings
 from harness.store import RunDir
 
 
@@ -29,14 +30,14 @@ class Report:
 
 def write_report(records: Sequence[ResultRecord], out: Path, *, source: str, subject: str | None = None,
                  plots: bool = True, preface: Sequence[str] = (), eval_results: bool = True,
-                 run: RunDir | None = None) -> Report:
+                 run: RunDir | None = None, settings: Settings | None = None) -> Report:
     """The card for `records` at `out` (plots in `<out stem>-plots/` beside it, and the card model's Hub
     `.eval_results/` files unless `eval_results` is off). `subject`: the model the card is about (default: the latest
     iteration); `preface`: lines quoted under the title (a profile's note, suites not run); `run`: the run directory
     the records come from, whose items.jsonl give the numbers' intervals and the section comparing iterations."""
     from harness import evalresults
 
-    records = list(records)
+    records = with_stored_calibrations(list(records), settings) if settings else list(records)
     chosen = cards.choose_subject(records, subject)
     plot_dir = out.parent / f"{out.stem}-plots"
     pngs: dict[str, bytes] = {}
@@ -74,3 +75,19 @@ def check_output(path: Path) -> None:
     for parent in path.parents:
         if parent.exists() and not parent.is_dir():
             raise UserError(f"{path}: {parent} is a file, not a folder; choose an output path outside it")
+
+
+def with_stored_calibrations(records: list[ResultRecord], settings: Settings) -> list[ResultRecord]:
+    """Records whose judge was calibrated after they were made (`sppo-bench judge calibrate`) get that calibration, so
+    the card cites it; a judge never calibrated stays without one (the card then says so)."""
+    from harness.engines.judge_backend import stored_calibration
+
+    out = []
+    for r in records:
+        judge = r.judge
+        if judge is not None and judge.calibration is None and judge.fingerprint:
+            found = stored_calibration(settings, judge.id, judge.prompt_hash, judge.fingerprint)
+            if found is not None:
+                r = r.model_copy(update={"judge": judge.model_copy(update={"calibration": found})})
+        out.append(r)
+    return out

@@ -325,3 +325,33 @@ def test_bad_input_is_one_line_exit_2(cli, tmp_path, monkeypatch, args, message)
     code, out, err = cli("judge", "calibrate", "--judge", "local", "--judge-backend", "fake", *args)
     assert code == 2 and out == "" and err.count("\n") == 1 and err.startswith("sppo-bench: error:")
     assert message in err
+
+
+def test_a_card_cites_a_calibration_made_after_the_run(cli, tmp_path, monkeypatch, shared_data):
+    """Records made before `judge calibrate` get the stored calibration at report time (their unit key does not
+    cover it, so they are not rerun)."""
+    from harness.data import pull
+    from harness.engines.judge_backend import calibration_path
+    from harness.records import CalibrationSummary
+    from harness.settings import Settings
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("SPPO_BENCH_HOME", str(home))
+    pull(Settings(home=home, offline=True), ["mt_bench"], data_dir=shared_data)
+    run = tmp_path / "run"
+    code, _, err = cli("eval", "m", "--backend", "fake", "--judge", "local", "--judge-backend", "fake", "--suites",
+                       "mt_bench", "--limit", "1", "--out", run)
+    assert code == 0, err
+    record = json.loads(next((run / "records").glob("*/mt_bench.json")).read_text())
+    judge = record["judge"]
+    assert judge["calibration"] is None
+    summary = CalibrationSummary(n=60, agreement=0.517, kappa=0.03, majority_baseline=0.983, bias=53.0,
+                                 bias_ci_low=46.8, bias_ci_high=58.9, position_consistency=0.0,
+                                 reference="test", judge_fingerprint=judge["fingerprint"])
+    path = calibration_path(Settings(home=home, offline=True), judge["id"], judge["prompt_hash"], judge["fingerprint"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"summary": summary.model_dump()}))
+    code, _, err = cli("report", "--run", run, "--out", tmp_path / "card.md", "--no-plots")
+    assert code == 0, err
+    card = (tmp_path / "card.md").read_text()
+    assert "agrees with the official judge on 52% of 60 published pairs" in card and "plumbing check" in card

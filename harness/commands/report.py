@@ -67,7 +67,7 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
         ref = _load_reference(args.reference)
         records, source, card_model = ref.records, str(args.reference), ref.card_model
     report = write_report(records, args.out, source=source, subject=args.model or card_model, plots=args.plots,
-                          eval_results=args.eval_results, run=run)
+                          eval_results=args.eval_results, run=run, settings=settings)
     print(f"wrote {args.out} ({report.records} records"
           + (f", {len(report.plots)} plots in {report.plots[0].parent}" if report.plots else "")
           + (f", {len(report.eval_results)} .eval_results files for {report.hub_model}" if report.eval_results else "")

@@ -68,7 +68,7 @@ def cmd_train_and_eval(args: argparse.Namespace, settings: Settings) -> int:
             for it in run.iterations
         ]
         evaluation = evaluate_checkpoints(cfg, models, out / "eval", settings, scale, progress=not args.no_progress)
-        report = render_report(cfg, out, evaluation)
+        report = render_report(cfg, out, evaluation, settings)
     _print_training(run, train_seconds)
     _print_evaluation(evaluation, report)
     if run.stopped:
@@ -142,7 +142,7 @@ def suite_unavailable(name: str, settings: Settings) -> str | None:
     return None
 
 
-def render_report(cfg: SPPOConfig, out: Path, ev: Evaluation) -> TrainReport:
+def render_report(cfg: SPPOConfig, out: Path, ev: Evaluation, settings: Settings) -> TrainReport:
     """The model card + plots from the evaluation records (the function `sppo-bench report` runs), and the regression
     check when the config names a reference."""
     report = TrainReport()
@@ -152,7 +152,7 @@ def render_report(cfg: SPPOConfig, out: Path, ev: Evaluation) -> TrainReport:
         return report
     preface = ([f"**{cfg.note}**"] if cfg.note else []) + [f"Not run: `{s}` ({why})" for s, why in ev.not_run.items()]
     written = write_report(cards.with_averages(records), out / "report" / f"{cfg.name}.md", source=str(ev.run_dir),
-                           preface=preface, run=RunDir(ev.run_dir))
+                           preface=preface, run=RunDir(ev.run_dir), settings=settings)
     report.card, report.plots = written.card, written.plots
     from harness.viewer import build_site
 
