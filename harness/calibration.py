@@ -144,10 +144,12 @@ def _pair(row: dict[str, Any]) -> Pair:
 
 def calibrate(settings: Settings, reference: Reference, choice: str | None = None,
               judge_backend: BackendOptions | None = None, suite: str = "alpaca_eval", batch_size: int = 8,
+              judge_timeout: float | None = None, judge_max_retries: int | None = None,
               injected: Injected = Injected(), seed: int = 0) -> Calibration:
     """Judge every reference pair twice (the suite's order, then the other order) and compare with the official
     verdicts. `choice`: "official", "local" or a judge id (None: official when its API key is set, else local)."""
-    run = open_calibration_judge(settings, suite, choice, judge_backend, batch_size, injected)
+    run = open_calibration_judge(settings, suite, choice, judge_backend, batch_size, injected,
+                                 calls=(judge_timeout, judge_max_retries))
     pairs = [p for p in reference.pairs if p.official is not None]
     if not pairs:
         raise UserError(f"{reference.description}: no pair with an official verdict (preference in [1, 2]) to "
@@ -171,7 +173,8 @@ def calibrate(settings: Settings, reference: Reference, choice: str | None = Non
 
 
 def open_calibration_judge(settings: Settings, suite: str, choice: str | None, judge_backend: BackendOptions | None,
-                           batch_size: int = 8, injected: Injected = Injected()) -> JudgeRun:
+                           batch_size: int = 8, injected: Injected = Injected(),
+                           calls: tuple[float | None, int | None] = (None, None)) -> JudgeRun:
     """The judge as a judged unit of `suite` would open it (backend, fingerprint, cache), without a generator."""
     from harness.catalog import suites
     from harness.judges import choose_judge
@@ -183,7 +186,8 @@ def open_calibration_judge(settings: Settings, suite: str, choice: str | None, j
     # reuses an hf generator for a local judge that is the same model).
     ctx = RunContext(settings=settings, run=RunDir(settings.home / "calibration"),
                      backend=BackendOptions(backend="none", model=None, batch_size=batch_size),
-                     options=RunOptions(judge=choice, judge_backend=judge_backend), injected=injected)
+                     options=RunOptions(judge=choice, judge_backend=judge_backend, judge_timeout=calls[0],
+                                        judge_max_retries=calls[1]), injected=injected)
     return open_judge(spec, ctx, judging.spec_prompt_hash(spec), UnitModels(ctx, ModelRef("", "judge calibration")))
 
 

@@ -49,3 +49,18 @@ def cli(capsys):
         return code, out.out, out.err
 
     return _run
+
+
+@pytest.fixture(scope="module")
+def data_home(tmp_path_factory) -> Path:
+    """A cache home holding the judged suites' data, pulled from the published mirror (../shared/data) as `sppo-bench
+    data pull --data-dir` does; one per test module (tests add caches to it)."""
+    from harness.data import pull
+    from harness.settings import Settings
+
+    shared = require_shared("data")
+    home = tmp_path_factory.mktemp("home")
+    for outcome in pull(Settings(home=home, offline=True), ["alpaca_eval", "arena_hard", "mt_bench"], data_dir=shared):
+        if outcome.status == "failed":
+            pytest.fail(f"cannot pull {outcome.target} from the mirror: {outcome.message}")
+    return home

@@ -42,20 +42,6 @@ def tiny_pair(tmp_path_factory) -> tuple[Path, Path]:
     return a, b
 
 
-@pytest.fixture(scope="module")
-def home(tmp_path_factory) -> Path:
-    """A cache home with the judged suites' data pulled from the published mirror."""
-    from harness.data import pull
-    from tests.conftest import require_shared
-
-    shared = require_shared("data")
-    home = tmp_path_factory.mktemp("home")
-    for outcome in pull(Settings(home=home, offline=True), list(JUDGED), data_dir=shared):
-        if outcome.status == "failed":
-            pytest.fail(f"cannot pull {outcome.target} offline: {outcome.message}")
-    return home
-
-
 def test_fingerprint_is_by_content_not_path(tiny_pair, tmp_path):
     a, b = tiny_pair
     moved = tmp_path / "elsewhere"
@@ -79,8 +65,9 @@ def test_a_change_in_the_middle_of_the_weights_changes_the_fingerprint(tmp_path)
 
 
 @pytest.mark.slow
-def test_one_eval_call_two_checkpoints_every_engine(tiny_pair, home, tmp_path, cli, monkeypatch):
+def test_one_eval_call_two_checkpoints_every_engine(tiny_pair, data_home, tmp_path, cli, monkeypatch):
     a, b = tiny_pair
+    home = data_home
     monkeypatch.setenv("SPPO_BENCH_HOME", str(home))
     out = tmp_path / "run"
     code, _, err = cli("eval", a, b, "--label", "A", "--label", "B", "--suites", ",".join((*JUDGED, "gsm8k")),
@@ -112,7 +99,8 @@ def _answers(run, label: str, suite: str) -> list[str]:
 
 
 @pytest.mark.slow
-def test_train_and_eval_iterations_answer_with_their_own_weights(tiny_pair, home, tmp_path, cli, monkeypatch):
+def test_train_and_eval_iterations_answer_with_their_own_weights(tiny_pair, data_home, tmp_path, cli, monkeypatch):
+    home = data_home
     from harness.models import default_model_dir
 
     embedded = Path(os.environ.get("SPPO_BENCH_HOME") or Path.home() / ".cache" / "sppo-bench")

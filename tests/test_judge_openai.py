@@ -20,7 +20,6 @@ from harness.settings import Settings
 from harness.store import RunDir
 from tests.fixtures.judged.doubles import RecordingGenerator
 from tests.openai_server import judge_replies, openai_server
-from tests.test_judged_e2e import data_home  # noqa: F401  (module fixture: pulled data in a temp home)
 
 KEY_ENV = "SPPO_JUDGE_TEST_API_KEY"
 SECRET = "sk-test-0123456789-do-not-leak"
@@ -47,7 +46,7 @@ def _all_text(root: Path) -> str:
 
 
 @pytest.mark.parametrize("suite", ["arena_hard", "mt_bench", "alpaca_eval"])
-def test_official_judge_through_faults(data_home, tmp_path, monkeypatch, caplog, capsys, suite):  # noqa: F811
+def test_official_judge_through_faults(data_home, tmp_path, monkeypatch, caplog, capsys, suite):
     monkeypatch.setenv(KEY_ENV, SECRET)
     caplog.set_level(logging.DEBUG)
     with openai_server(judge_replies, latency_s=0.01) as server:
@@ -72,7 +71,7 @@ def test_official_judge_through_faults(data_home, tmp_path, monkeypatch, caplog,
     assert SECRET not in rec.model_dump_json()
 
 
-def test_endpoint_down_fails_fast_with_url(data_home, tmp_path, monkeypatch):  # noqa: F811
+def test_endpoint_down_fails_fast_with_url(data_home, tmp_path, monkeypatch):
     monkeypatch.setenv(KEY_ENV, SECRET)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -85,7 +84,7 @@ def test_endpoint_down_fails_fast_with_url(data_home, tmp_path, monkeypatch):  #
     assert gen.requests == []  # failed before generating anything
 
 
-def test_endpoint_going_down_keeps_finished_judgments(data_home, tmp_path, monkeypatch):  # noqa: F811
+def test_endpoint_going_down_keeps_finished_judgments(data_home, tmp_path, monkeypatch):
     monkeypatch.setenv(KEY_ENV, SECRET)
     with openai_server(judge_replies) as server:
         ctx = _ctx(data_home, tmp_path / "run", server.url, limit=32, concurrency=1,  # batches of 32 games

@@ -21,20 +21,6 @@ from tests.fixtures.judged.doubles import CountingScorer, RecordingGenerator, Sc
 SUITES = ("alpaca_eval", "arena_hard", "mt_bench")
 
 
-@pytest.fixture(scope="module")
-def data_home(tmp_path_factory) -> Path:
-    from harness.data import pull
-    from tests.conftest import require_shared
-
-    shared = require_shared("data")
-
-    home = tmp_path_factory.mktemp("home")
-    for outcome in pull(Settings(home=home, offline=True), list(SUITES), data_dir=shared):
-        if outcome.status == "failed":
-            pytest.skip(f"cannot pull {outcome.target} offline: {outcome.message}")
-    return home
-
-
 def _ctx(home: Path, run: Path, judge: str = "local", limit: int = 3, generator=None, judge_instance=None,
          preference_scorer=None) -> RunContext:
     return RunContext(settings=Settings(home=home, offline=True), run=RunDir(run), backend=BackendOptions(backend="fake"),

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from harness.commands.options import judge_backend, positive
+from harness.commands.options import add_judge_choice, judge_backend, judge_calls, positive
 from harness.settings import Settings
 
 
@@ -23,13 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                      help="an alpaca_eval annotations.json to calibrate on instead of the pulled ones (repeatable)")
     cal.add_argument("--format", choices=("markdown", "json"), default="markdown")
     g = cal.add_argument_group("judge")
-    g.add_argument("--judge", help="official, local, or a judge id (default: official when its API key is set, else local)")
-    g.add_argument("--judge-backend", help="backend of the judge model: openai (official judges) or hf (local judges)")
-    g.add_argument("--judge-model", help="judge model: an API model name, or a local checkpoint for a local judge")
-    g.add_argument("--judge-base-url", help="OpenAI-compatible endpoint of the judge (e.g. a local Llama-3-70B server)")
-    g.add_argument("--judge-api-key-env", help="name of the env var holding the judge's API key (default OPENAI_API_KEY)")
-    g.add_argument("--judge-concurrency", type=int, help="judge requests in flight")
-    g.add_argument("--judge-timeout", type=float, help="seconds before a judge request is abandoned (then retried)")
+    add_judge_choice(g)
     g.add_argument("--device", default="auto", help="local judge: cpu, cuda, or auto")
     g.add_argument("--dtype", default="auto", help="local judge: auto, float32, bfloat16, float16")
     g.add_argument("--batch-size", type=int, default=8, help="local judge batch size")
@@ -49,8 +43,10 @@ def cmd_calibrate(args: argparse.Namespace, settings: Settings) -> int:
     choice = args.judge or resolve_choice(backend.api_key_env if backend else "OPENAI_API_KEY")
     reference = (cal.reference_files(args.reference_judgments, args.limit) if args.reference_judgments
                  else cal.published_reference(settings, args.limit))
+    timeout, retries = judge_calls(args)
     result = cal.store(settings, cal.calibrate(settings, reference, choice, backend, suite=args.suite,
-                                               batch_size=args.batch_size))
+                                               batch_size=args.batch_size, judge_timeout=timeout,
+                                               judge_max_retries=retries))
     print(json.dumps(cal.to_json(result), indent=2, ensure_ascii=False) if args.format == "json" else cal.markdown(result),
           end="\n" if args.format == "json" else "")
     return 0

@@ -46,18 +46,32 @@ def backend_options(args: argparse.Namespace, model: str | None = None) -> Backe
 
 def add_judge_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("judged suites (AlpacaEval, Arena-Hard, MT-Bench)")
-    g.add_argument("--judge", help="official, local, or a judge id (default: official when its API key is set, else local)")
-    g.add_argument("--judge-backend", help="backend of the judge model: openai (official judges) or hf (local judges)")
-    g.add_argument("--judge-model", help="judge model: an API model name, or a local checkpoint for a local judge")
-    g.add_argument("--judge-base-url", help="OpenAI-compatible endpoint of the judge")
-    g.add_argument("--judge-api-key-env", help="name of the env var holding the judge's API key (default OPENAI_API_KEY)")
-    g.add_argument("--judge-concurrency", type=int, help="judge requests in flight")
-    g.add_argument("--judge-timeout", type=float, help="seconds before an API judge request is abandoned (then retried)")
-    g.add_argument("--judge-max-retries", type=int, help="retries of a failed API judge request (default: the client's)")
+    add_judge_choice(g)
     g.add_argument("--max-new-tokens", type=int, help="cap every answer's length (default: each suite's upstream cap)")
     g.add_argument("--best-of-n", type=int, help="also evaluate best-of-N decoding as its own row, chosen by the judge")
     g.add_argument("--repeats", type=int, help="independent passes (re-sampled answers, fresh judgments); records carry "
                                               "the between-repeat standard deviation (default 1)")
+
+
+def add_judge_choice(g: argparse._ArgumentGroup) -> None:
+    """Which judge, on which backend: shared by `eval`, `train-and-eval` configs and `judge calibrate`."""
+    g.add_argument("--judge", help="official, local, or a judge id (default: official when its API key is set, else local)")
+    g.add_argument("--judge-backend", help="backend of the judge model: openai (official judges) or hf (local judges)")
+    g.add_argument("--judge-model", help="judge model: an API model name, or a local checkpoint for a local judge")
+    g.add_argument("--judge-base-url", help="OpenAI-compatible endpoint of the judge (e.g. a local Llama-3-70B server)")
+    g.add_argument("--judge-api-key-env", help="name of the env var holding the judge's API key (default OPENAI_API_KEY)")
+    g.add_argument("--judge-concurrency", type=int, help="judge requests in flight")
+    g.add_argument("--judge-timeout", type=float, help="seconds before an API judge request is abandoned (then retried)")
+    g.add_argument("--judge-max-retries", type=int, help="retries of a failed API judge request (default: the client's)")
+
+
+def judge_calls(args: argparse.Namespace) -> tuple[float | None, int | None]:
+    """--judge-timeout and --judge-max-retries, checked."""
+    if args.judge_timeout is not None and not (math.isfinite(args.judge_timeout) and args.judge_timeout > 0):
+        raise UserError(f"--judge-timeout {args.judge_timeout}: give a positive number of seconds")
+    if args.judge_max_retries is not None and args.judge_max_retries < 0:
+        raise UserError(f"--judge-max-retries {args.judge_max_retries}: must be 0 or more")
+    return args.judge_timeout, args.judge_max_retries
 
 
 def judge_backend(args: argparse.Namespace) -> BackendOptions | None:
@@ -84,14 +98,11 @@ def run_options(args: argparse.Namespace) -> RunOptions:
             positive(value, "--" + flag.replace("_", "-"))
     judge = judge_backend(args)
     choice = args.judge or resolve_choice(judge.api_key_env if judge else "OPENAI_API_KEY")
-    if args.judge_timeout is not None and not (math.isfinite(args.judge_timeout) and args.judge_timeout > 0):
-        raise UserError(f"--judge-timeout {args.judge_timeout}: give a positive number of seconds")
-    if args.judge_max_retries is not None and args.judge_max_retries < 0:
-        raise UserError(f"--judge-max-retries {args.judge_max_retries}: must be 0 or more")
+    timeout, retries = judge_calls(args)
     limits = tuple((k, _whole(v, f"--suite-limit {k}")) for k, v in
                    parse_pairs(getattr(args, "suite_limit", None) or [], "--suite-limit").items())
     return RunOptions(limit=args.limit, suite_limits=limits, seed=args.seed, judge=choice, judge_backend=judge,
-                      judge_timeout=args.judge_timeout, judge_max_retries=args.judge_max_retries,
+                      judge_timeout=timeout, judge_max_retries=retries,
                       max_new_tokens=args.max_new_tokens, data_dir=args.data_dir,
                       repeats=getattr(args, "repeats", None) or 1)
 
