@@ -20,6 +20,7 @@ from harness.engines import runner_for
 from harness.engines.context import ModelRef, RunOptions
 from harness.errors import UserError
 from harness.evaluation import ScaleOut, evaluate
+from harness.io import slug
 from harness.judges import resolve_choice
 from harness.reporting import write_report
 from harness.results import load_records
@@ -151,7 +152,7 @@ def render_report(cfg: SPPOConfig, out: Path, ev: Evaluation, settings: Settings
         report.notes.append("report: no evaluation records, so no card")
         return report
     preface = ([f"**{cfg.note}**"] if cfg.note else []) + [f"Not run: `{s}` ({why})" for s, why in ev.not_run.items()]
-    written = write_report(cards.with_averages(records), out / "report" / f"{cfg.name}.md", source=str(ev.run_dir),
+    written = write_report(cards.with_averages(records), out / "report" / f"{slug(cfg.name)}.md", source=str(ev.run_dir),
                            preface=preface, run=RunDir(ev.run_dir), settings=settings)
     report.card, report.plots = written.card, written.plots
     from harness.viewer import build_site
@@ -171,7 +172,7 @@ def _setup(args: argparse.Namespace) -> tuple[SPPOConfig, Path]:
     if args.command == "train-and-eval":
         for name in cfg.eval.suites:
             get_suite(name)  # a typo fails now, not after hours of training
-    out = args.out or Path("runs") / cfg.name
+    out = args.out or Path("runs") / slug(cfg.name)
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file; give a folder")
     return cfg, out
