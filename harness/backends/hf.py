@@ -1,16 +1,18 @@
 """transformers backend: batched, left-padded chat generation and choice scoring on CPU or GPU.
 
-Per-request sampling inside one batch. `model.generate` runs in greedy mode and `_RowSampler` (a logits processor)
-draws each sampled row's token itself, with that row's temperature and top-p, from that row's own random stream: a CPU
-`torch.Generator` seeded with the request's `SamplingParams.seed` gives one uniform number per generated token
-(inverse-CDF sampling in vocabulary order; drawn up front in fixed blocks and moved to the device once). The draws of
-a request therefore do not depend on which other requests share its batch, on their order or on the device; only
-floating-point rounding of the logits can differ between batch shapes, which moves a draw only when it lands within
-rounding error of a token boundary. Greedy rows (temperature 0) are plain argmax. `_RowStop` ends each row at its own
-`max_new_tokens` or stop string, so requests with different parameters batch together. (transformers' own sampling
-draws from one global stream for the whole batch, so it cannot give this.)
+Generation runs hf_decode's loop (one forward pass per step over the batch, finished rows dropped): per-request
+sampling inside one batch, each sampled row drawing from its own random stream seeded with the request's
+`SamplingParams.seed`, so a request's draws do not depend on which other requests share its batch, on their order or
+on the device; only floating-point rounding of the logits can differ between batch shapes, which moves a draw only
+when it lands within rounding error of a token boundary. Each row stops at its own `max_new_tokens` or stop string, so
+requests with different parameters batch together. (transformers' own sampling draws from one global stream for the
+whole batch, so it cannot give this.) `generate_text` takes already-templated prompt strings (lm-eval's generation
+tasks) through the same loop.
 
 Requests are sorted by (max_new_tokens, prompt length) before batching, so a batch pads little and stops together.
+`--backend-opt quantize=int8` (CPU) swaps every linear layer for a dynamically quantized int8 one: several times
+faster, but it changes the model's outputs (see tests/perf/bench_generation.py), so it is part of the fingerprint.
+`--backend-opt threads=N` sets torch's CPU threads; by default they are capped at the CPUs this process may use.
 torch and transformers are imported inside functions: `import harness` stays light.
 """
 
@@ -123,6 +125,8 @@ class HFBackend:
 
         Tokenized as lm-eval's `HFLM.tok_batch_encode` does for a causal LM: without special tokens when the prompt
         already starts with the BOS token (a chat-templated prompt), else with the tokenizer's defaults."""
+        if len(prompts) != len(params) or not all(prompts):
+            raise ValueError("generate_text needs one SamplingParams per prompt and non-empty prompts")
         bos = self.tokenizer.bos_token
         encoded = [self.tokenizer(p, **({"add_special_tokens": False} if bos and p.startswith(bos) else {}))
                    for p in prompts]
