@@ -130,6 +130,126 @@ def test_fingerprint_is_stable_and_tracks_template_and_dtype(tiny, backend, tmp_
     assert bf16.fingerprint != backend.fingerprint and str(bf16.model.dtype) == "torch.bfloat16"
 
 
+def test_generate_text_matches_generate_on_the_templated_prompt(backend):
+    templated = [backend.tokenizer.apply_chat_template(list(r.messages), add_generation_prompt=True, tokenize=False)
+                 for r in MIXED]
+    assert all(t.startswith(backend.tokenizer.bos_token) for t in templated)  # the chat-templated case
+    raw = backend.generate_text(templated, [r.params for r in MIXED])
+    chat = backend.generate(MIXED)
+    assert [(c.text, c.prompt_tokens, c.completion_tokens, c.finish_reason) for c in raw] == \
+           [(c.text, c.prompt_tokens, c.completion_tokens, c.finish_reason) for c in chat]
+    # a prompt that does not start with BOS keeps the tokenizer's own special tokens, as lm-eval encodes it
+    plain = backend.generate_text(["The quick brown fox"], [SamplingParams(max_new_tokens=4)])[0]
+    assert plain.prompt_tokens == len(backend.tokenizer("The quick brown fox")["input_ids"])
+
+
+def test_generate_text_matches_lm_eval_hflm_generate_until(tiny, backend):
+    from lm_eval.api.instance import Instance
+    from lm_eval.models.huggingface import HFLM
+
+    lm = HFLM(pretrained=str(tiny), device="cpu", batch_size=1, dtype="float32")
+    full = backend.generate_text(["The quick brown fox"], [SamplingParams(max_new_tokens=12)])[0].text
+    stop = full[4:7]
+    for until in ([], [stop]):
+        context = backend.tokenizer.apply_chat_template([{"role": "user", "content": "Name a colour"}],
+                                                        add_generation_prompt=True, tokenize=False)
+        for prompt in (context, "The quick brown fox"):
+            ours = backend.generate_text([prompt], [SamplingParams(max_new_tokens=12, stop=tuple(until))])[0].text
+            theirs = lm.generate_until([Instance("generate_until", {}, (prompt, {"until": until, "max_gen_toks": 12,
+                                                                                  "do_sample": False}), 0)])[0]
+            assert ours == theirs
+
+
+def test_sampler_draws_like_a_textbook_nucleus_sampler():
+    """Inverse-CDF draws in vocabulary order over the temperature-scaled, top-p-truncated distribution, computed
+    here in float64 with numpy; a flat row's nucleus exceeds the top-k candidates and takes the full-sort path."""
+    import numpy as np
+    import torch
+
+    from harness.backends.hf_decode import _NUCLEUS_GUESS, _Sampler
+
+    vocab = 4 * _NUCLEUS_GUESS
+    rng = np.random.default_rng(0)
+    logits = np.stack([rng.normal(0, 4, vocab), rng.normal(0, 0.05, vocab), rng.normal(0, 1, vocab),
+                       rng.normal(0, 2, vocab)])
+    params = [SamplingParams(temperature=0.7, top_p=0.9, seed=1, max_new_tokens=4),
+              SamplingParams(temperature=1.0, top_p=0.95, seed=2, max_new_tokens=4),
+              SamplingParams(temperature=0.0, top_p=0.5, max_new_tokens=4),
+              SamplingParams(temperature=1.3, seed=3, max_new_tokens=4)]
+
+    def textbook_probs(row: int) -> np.ndarray:
+        z = logits[row] / params[row].temperature
+        probs = np.exp(z - z.max()) / np.exp(z - z.max()).sum()
+        if params[row].top_p >= 1:
+            return probs
+        order = np.argsort(-probs, kind="stable")
+        before = np.cumsum(probs[order]) - probs[order]  # mass of the tokens ranked above each token
+        kept = np.zeros(vocab)
+        kept[order[before < params[row].top_p]] = 1.0
+        return probs * kept
+
+    def textbook(row: int, u: float) -> int:
+        if params[row].temperature == 0:
+            return int(np.argmax(logits[row]))
+        cdf = np.cumsum(textbook_probs(row))
+        return int(np.searchsorted(cdf, u * cdf[-1], side="right"))
+
+    for rows in ([0, 1, 2, 3], [0, 2, 3]):  # with and without the flat row that forces the full sort
+        sampler = _Sampler([params[r] for r in rows], "cpu")
+        x = torch.tensor(logits[rows], dtype=torch.float32)
+        nucleus = sampler._nucleus(torch.softmax(x / sampler.temps[:, None], -1)).numpy()
+        for k, r in enumerate(rows):
+            if params[r].temperature > 0:
+                assert np.array_equal(nucleus[k] > 0, textbook_probs(r) > 0)
+        for step in range(4):
+            got = sampler.pick(x.clone(), step).tolist()
+            assert got == [textbook(r, float(sampler.uniforms[k, step])) for k, r in enumerate(rows)]
+    flat = np.sort(np.exp(logits[1]) / np.exp(logits[1]).sum())[::-1]
+    assert (np.cumsum(flat) - flat < 0.95).sum() > _NUCLEUS_GUESS  # the flat row really needs the full sort
+
+
+def test_int8_quantization_is_an_opt_in_that_changes_the_fingerprint(tiny, backend):
+    import torch
+
+    q = HFBackend.load(BackendOptions(model=str(tiny), device="cpu", batch_size=3, extra={"quantize": "int8"}))
+    assert q.fingerprint != backend.fingerprint
+    assert q.fingerprint == HFBackend.load(BackendOptions(model=str(tiny), device="cpu",
+                                                          extra={"quantize": "int8"})).fingerprint
+    out = q.generate(MIXED)
+    assert all(0 < c.completion_tokens <= r.params.max_new_tokens for c, r in zip(out, MIXED, strict=True))
+    assert not any(type(m) is torch.nn.Linear for m in q.model.modules())  # every Linear was replaced
+    with pytest.raises(UserError, match="quantize=int4: the hf backend supports quantize=int8"):
+        HFBackend.load(BackendOptions(model=str(tiny), device="cpu", extra={"quantize": "int4"}))
+    with pytest.raises(UserError, match="--backend-opt quantise: the hf backend knows quantize=int8 and threads=N"):
+        HFBackend.load(BackendOptions(model=str(tiny), device="cpu", extra={"quantise": "int8"}))
+    with pytest.raises(UserError, match="threads=0: give a positive whole number"):
+        HFBackend.load(BackendOptions(model=str(tiny), device="cpu", extra={"threads": "0"}))
+
+
+def test_thread_sizing_from_affinity_quota_and_workers(tmp_path):
+    import os
+
+    import torch
+
+    from harness.backends.threads import limit_torch_threads, threads_per_worker, usable_cpus
+
+    affinity = len(os.sched_getaffinity(0))
+    quota = tmp_path / "cpu.max"
+    for text, cpus in (("max 100000", affinity), ("150000 100000", min(affinity, 2)), ("50000 100000", 1)):
+        quota.write_text(text + "\n")
+        assert usable_cpus(quota) == cpus
+    assert usable_cpus(tmp_path / "absent") == affinity
+    assert [threads_per_worker(w, cpus=8) for w in (1, 2, 3, 8, 16)] == [8, 4, 2, 1, 1]
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        assert limit_torch_threads(workers=1) == 1 == torch.get_num_threads()  # a cap never raises a lower setting
+        assert limit_torch_threads(threads=2) == 2 == torch.get_num_threads()
+        assert limit_torch_threads(workers=10 * usable_cpus()) == 1 == torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_load_backend_caches_hf(tiny, tmp_path):
     settings = Settings(home=tmp_path / "home", offline=True)
     b = load_backend(BackendOptions(model=str(tiny), device="cpu"), settings)

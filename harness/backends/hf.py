@@ -1,16 +1,18 @@
 """transformers backend: batched, left-padded chat generation and choice scoring on CPU or GPU.
 
-Per-request sampling inside one batch. `model.generate` runs in greedy mode and `_RowSampler` (a logits processor)
-draws each sampled row's token itself, with that row's temperature and top-p, from that row's own random stream: a CPU
-`torch.Generator` seeded with the request's `SamplingParams.seed` gives one uniform number per generated token
-(inverse-CDF sampling in vocabulary order; drawn up front in fixed blocks and moved to the device once). The draws of
-a request therefore do not depend on which other requests share its batch, on their order or on the device; only
-floating-point rounding of the logits can differ between batch shapes, which moves a draw only when it lands within
-rounding error of a token boundary. Greedy rows (temperature 0) are plain argmax. `_RowStop` ends each row at its own
-`max_new_tokens` or stop string, so requests with different parameters batch together. (transformers' own sampling
-draws from one global stream for the whole batch, so it cannot give this.)
+Generation runs hf_decode's loop (one forward pass per step over the batch, finished rows dropped): per-request
+sampling inside one batch, each sampled row drawing from its own random stream seeded with the request's
+`SamplingParams.seed`, so a request's draws do not depend on which other requests share its batch, on their order or
+on the device; only floating-point rounding of the logits can differ between batch shapes, which moves a draw only
+when it lands within rounding error of a token boundary. Each row stops at its own `max_new_tokens` or stop string, so
+requests with different parameters batch together. (transformers' own sampling draws from one global stream for the
+whole batch, so it cannot give this.) `generate_text` takes already-templated prompt strings (lm-eval's generation
+tasks) through the same loop.
 
 Requests are sorted by (max_new_tokens, prompt length) before batching, so a batch pads little and stops together.
+`--backend-opt quantize=int8` (CPU) swaps every linear layer for a dynamically quantized int8 one: several times
+faster, but it changes the model's outputs (see tests/perf/bench_generation.py), so it is part of the fingerprint.
+`--backend-opt threads=N` sets torch's CPU threads; by default they are capped at the CPUs this process may use.
 torch and transformers are imported inside functions: `import harness` stays light.
 """
 
@@ -24,14 +26,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.backends.base import BackendOptions, ChatRequest, ChoiceRequest, Completion, Message
+from harness.backends.base import BackendOptions, ChatRequest, ChoiceRequest, Completion, Message, SamplingParams
+from harness.backends.hf_decode import decode, quantize_int8
+from harness.backends.threads import limit_torch_threads
 from harness.errors import UserError
 from harness.io import read_text
 
 FINGERPRINT_VERSION = 1
 _WEIGHT_PATTERNS = ("*.safetensors", "pytorch_model*.bin", "model*.bin")
 _DTYPES = ("auto", "float32", "bfloat16", "float16")
-_U_BLOCK = 64  # uniforms are drawn from a request's generator in blocks of this size
 
 
 def build(options: BackendOptions) -> HFBackend:
@@ -66,6 +69,7 @@ class HFBackend:
 
         device = pick_device(options.device)
         dtype = pick_dtype(options.dtype, device)
+        quantize, threads = _parse_extra(options.extra, device)
         template = read_text(Path(options.chat_template), "chat template file") if options.chat_template else None
         transformers.logging.set_verbosity_error()
         try:
@@ -88,9 +92,13 @@ class HFBackend:
             except Exception as exc:
                 raise UserError(f"{source}: cannot load the model ({_one_line(exc)}); check the checkpoint's "
                                 "weights") from None
-            return model.to(device).eval()
+            if torch.device(device).type == "cpu":
+                limit_torch_threads(threads=threads)
+            model = model.to(device).eval()
+            return quantize_int8(model) if quantize == "int8" else model
 
-        fp = _fingerprint(source, local, revision, tokenizer.chat_template, str(dtype), torch.device(device).type)
+        fp = _fingerprint(source, local, revision, tokenizer.chat_template, str(dtype), torch.device(device).type,
+                          quantize)
         return cls(tokenizer, load_model, batch_size=options.batch_size, fingerprint=fp)
 
     @property
@@ -110,15 +118,19 @@ class HFBackend:
         return self._fingerprint
 
     def generate(self, requests: Sequence[ChatRequest]) -> list[Completion]:
-        prompts = [self.encode_chat(r.messages) for r in requests]
-        order = sorted(range(len(requests)), key=lambda i: (requests[i].params.max_new_tokens, len(prompts[i])))
-        out: list[Completion | None] = [None] * len(requests)
-        for start in range(0, len(order), self.batch_size):
-            idx = order[start : start + self.batch_size]
-            for i, completion in zip(idx, self._generate_batch([requests[i] for i in idx], [prompts[i] for i in idx]),
-                                     strict=True):
-                out[i] = completion
-        return [c for c in out if c is not None]
+        return self._generate([self.encode_chat(r.messages) for r in requests], [r.params for r in requests])
+
+    def generate_text(self, prompts: Sequence[str], params: Sequence[SamplingParams]) -> list[Completion]:
+        """Complete already-templated prompt strings (no chat template applied), for lm-eval's generation tasks.
+
+        Tokenized as lm-eval's `HFLM.tok_batch_encode` does for a causal LM: without special tokens when the prompt
+        already starts with the BOS token (a chat-templated prompt), else with the tokenizer's defaults."""
+        if len(prompts) != len(params) or not all(prompts):
+            raise ValueError("generate_text needs one SamplingParams per prompt and non-empty prompts")
+        bos = self.tokenizer.bos_token
+        encoded = [self.tokenizer(p, **({"add_special_tokens": False} if bos and p.startswith(bos) else {}))
+                   for p in prompts]
+        return self._generate([e["input_ids"] for e in encoded], list(params))
 
     def choice_logprobs(self, requests: Sequence[ChoiceRequest]) -> list[dict[str, float]]:
         """See ChoiceScorer: one forward pass per request when the choices' first tokens differ, else one per choice."""
@@ -154,49 +166,36 @@ class HFBackend:
 
     # ---- internals -------------------------------------------------------------------------------------------
 
-    def _generate_batch(self, requests: list[ChatRequest], prompts: list[list[int]]) -> list[Completion]:
-        import torch
-        from transformers import GenerationConfig, LogitsProcessorList, StoppingCriteriaList
+    def _generate(self, prompts: list[list[int]], params: list[SamplingParams]) -> list[Completion]:
+        """Batches of `batch_size` requests sorted by (max_new_tokens, prompt length): little padding, rows that stop
+        together."""
+        order = sorted(range(len(prompts)), key=lambda i: (params[i].max_new_tokens, len(prompts[i])))
+        out: list[Completion | None] = [None] * len(prompts)
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start : start + self.batch_size]
+            for i, completion in zip(idx, self._generate_batch([prompts[i] for i in idx], [params[i] for i in idx]),
+                                     strict=True):
+                out[i] = completion
+        return [c for c in out if c is not None]
 
-        params = [r.params for r in requests]
-        input_ids, attention_mask = self._left_pad(prompts)
-        prompt_len = input_ids.shape[1]
-        max_new = max(p.max_new_tokens for p in params)
-        want_logprobs = any(p.top_logprobs for p in params)
-        processors = LogitsProcessorList()
-        if any(p.temperature > 0 for p in params):
-            processors.append(_row_sampler(params, prompt_len, input_ids.device))
-        stopper = None
-        if any(p.stop for p in params) or len({p.max_new_tokens for p in params}) > 1:
-            stopper = _row_stop(self.tokenizer, prompt_len, params)
-        config = GenerationConfig(max_new_tokens=max_new, do_sample=False, num_beams=1, eos_token_id=self.eos_ids,
-                                  pad_token_id=self.tokenizer.pad_token_id, return_dict_in_generate=True,
-                                  output_logits=want_logprobs)
-        with torch.inference_mode():
-            out = self.model.generate(input_ids=input_ids, attention_mask=attention_mask, generation_config=config,
-                                      logits_processor=processors,
-                                      stopping_criteria=StoppingCriteriaList([stopper] if stopper else []))
-        generated = out.sequences[:, prompt_len:].tolist()
+    def _generate_batch(self, prompts: list[list[int]], params: list[SamplingParams]) -> list[Completion]:
+        decoded = decode(self.model, prompts, params, eos_ids=self.eos_ids, pad_id=self.tokenizer.pad_token_id,
+                         detokenize=self._detokenize)
         completions = []
-        for row, p in enumerate(params):
-            ids = generated[row][: p.max_new_tokens]
-            if stopper is not None and stopper.done_at[row] is not None:
-                ids = ids[: stopper.done_at[row]]
-            eos_at = next((k for k, t in enumerate(ids) if t in self.eos_ids), None)
-            if eos_at is not None:
-                ids = ids[:eos_at]
-            text = self.tokenizer.decode(ids, skip_special_tokens=True)
+        for prompt, p, d in zip(prompts, params, decoded, strict=True):
+            text = self._detokenize(d.ids)
             cut = min((text.index(s) for s in p.stop if s and s in text), default=None)
-            if cut is not None:
-                text = text[:cut]
-            hit_limit = eos_at is None and cut is None and len(ids) >= p.max_new_tokens
-            finish = "length" if hit_limit else "stop"
             top = None
-            if p.top_logprobs:
-                top = [self._top_logprobs(out.logits[step][row], p.top_logprobs) for step in range(len(ids))]
-            completions.append(Completion(text=text, prompt_tokens=len(prompts[row]), completion_tokens=len(ids),
-                                          finish_reason=finish, top_logprobs=top))
+            if d.top is not None:
+                top = [{self.tokenizer.decode([i]): v for v, i in zip(*step, strict=True)} for step in d.top]
+            completions.append(Completion(text=text if cut is None else text[:cut], prompt_tokens=len(prompt),
+                                          completion_tokens=len(d.ids), top_logprobs=top,
+                                          finish_reason="stop" if cut is not None else d.finish))
         return completions
+
+    def _detokenize(self, ids: list[int]) -> str:
+        text: str = self.tokenizer.decode(ids, skip_special_tokens=True)
+        return text
 
     def _left_pad(self, prompts: list[list[int]]) -> tuple[Any, Any]:
         import torch
@@ -217,12 +216,6 @@ class HFBackend:
         with torch.inference_mode():
             logits = self.model(input_ids=input_ids, attention_mask=mask, position_ids=position_ids).logits
         return torch.log_softmax(logits[:, -last:].float(), dim=-1)
-
-    def _top_logprobs(self, logits: Any, k: int) -> dict[str, float]:
-        import torch
-
-        values, ids = torch.log_softmax(logits.float(), dim=-1).topk(k)
-        return {self.tokenizer.decode([int(i)]): float(v) for v, i in zip(values, ids, strict=True)}
 
 
 def check_checkpoint(source: str) -> Path | None:
@@ -274,81 +267,24 @@ def pick_dtype(dtype: str, device: str) -> Any:
     return getattr(torch, dtype)
 
 
-# ---- per-row sampling and stopping --------------------------------------------------------------------------------
-
-
-def _row_sampler(params: list[Any], prompt_len: int, device: Any) -> Any:
-    import torch
-    from transformers import LogitsProcessor
-
-    rows = [i for i, p in enumerate(params) if p.temperature > 0]
-    steps = max(p.max_new_tokens for p in params)
-    # Each sampled row's uniforms, drawn up front from its own seeded CPU generator in fixed-size blocks (so a longer
-    # max_new_tokens extends the same stream) and moved to the device once: no per-step host work or copies.
-    uniforms = torch.full((len(rows), steps), 0.5)
-    for k, i in enumerate(rows):
-        gen = torch.Generator(device="cpu").manual_seed(params[i].seed)
-        n = params[i].max_new_tokens
-        blocks = torch.cat([torch.rand(_U_BLOCK, generator=gen) for _ in range(-(-n // _U_BLOCK))])
-        uniforms[k, :n] = blocks[:n]
-    uniforms = uniforms.to(device)
-    temps = torch.tensor([params[i].temperature for i in rows], device=device)[:, None]
-    # top_p >= 1 keeps every token exactly (no float round-off trimming the tail)
-    top_p = torch.tensor([params[i].top_p if params[i].top_p < 1 else math.inf for i in rows], device=device)[:, None]
-    use_top_p = any(params[i].top_p < 1.0 for i in rows)
-    every_row = len(rows) == len(params)
-    row_idx = torch.tensor(rows, device=device)
-
-    class _RowSampler(LogitsProcessor):
-        def __call__(self, input_ids: Any, scores: Any) -> Any:
-            step = min(input_ids.shape[1] - prompt_len, steps - 1)
-            u = uniforms[:, step : step + 1]
-            probs = torch.softmax((scores if every_row else scores[row_idx]) / temps, dim=-1)
-            if use_top_p:  # nucleus: keep the smallest prefix of the sorted distribution whose mass reaches top_p
-                ranked, order = probs.sort(dim=-1, descending=True)
-                keep = torch.empty_like(probs).scatter_(1, order, ((ranked.cumsum(-1) - ranked) < top_p).to(probs.dtype))
-                probs = probs * keep
-            # Draw in vocabulary order, so a row's draw is the same whether or not other rows use top-p.
-            cdf = probs.cumsum(-1)
-            tokens = torch.searchsorted(cdf, u * cdf[:, -1:], right=True).clamp(max=probs.shape[-1] - 1)
-            if every_row:
-                return torch.full_like(scores, -math.inf).scatter_(1, tokens, 0.0)
-            out = scores.clone()
-            out[row_idx] = -math.inf
-            out[row_idx[:, None], tokens] = 0.0
-            return out
-
-    return _RowSampler()
-
-
-def _row_stop(tokenizer: Any, prompt_len: int, params: list[Any]) -> Any:
-    import torch
-    from transformers import StoppingCriteria
-
-    window = max((len(s) for p in params for s in p.stop), default=0) + 8  # tokens to decode: >= 1 char each, mostly
-
-    class _RowStop(StoppingCriteria):
-        def __init__(self) -> None:
-            self.done_at: list[int | None] = [None] * len(params)
-
-        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
-            n = input_ids.shape[1] - prompt_len
-            tails = input_ids[:, -min(window, n):].tolist() if any(p.stop for p in params) else None
-            for row, p in enumerate(params):
-                if self.done_at[row] is not None:
-                    continue
-                hit = n >= p.max_new_tokens
-                if not hit and p.stop and tails is not None:
-                    tail = tokenizer.decode(tails[row], skip_special_tokens=True)
-                    hit = any(s and s in tail for s in p.stop)
-                if hit:
-                    self.done_at[row] = n
-            return torch.tensor([d is not None for d in self.done_at], device=input_ids.device)
-
-    return _RowStop()
-
-
 # ---- helpers ------------------------------------------------------------------------------------------------------
+
+
+def _parse_extra(extra: dict[str, str], device: str) -> tuple[str | None, int | None]:
+    """The hf backend's `--backend-opt` keys: quantize=int8 (CPU only), threads=N (torch intra-op threads on CPU)."""
+    unknown = sorted(set(extra) - {"quantize", "threads"})
+    if unknown:
+        raise UserError(f"--backend-opt {unknown[0]}: the hf backend knows quantize=int8 and threads=N")
+    quantize = extra.get("quantize")
+    if quantize not in (None, "int8"):
+        raise UserError(f"--backend-opt quantize={quantize}: the hf backend supports quantize=int8")
+    if quantize and not device.startswith("cpu"):
+        raise UserError(f"--backend-opt quantize=int8 runs on CPU only (torch dynamic quantization); drop it or use "
+                        f"--device cpu instead of {device}")
+    threads = extra.get("threads")
+    if threads is not None and (not threads.isdigit() or int(threads) < 1):
+        raise UserError(f"--backend-opt threads={threads}: give a positive whole number")
+    return quantize, int(threads) if threads is not None else None
 
 
 def _eos_ids(model: Any, tokenizer: Any) -> list[int]:
@@ -361,11 +297,14 @@ def _eos_ids(model: Any, tokenizer: Any) -> list[int]:
     return sorted(ids)
 
 
-def _fingerprint(source: str, local: Path | None, revision: str | None, template: str, dtype: str, device: str) -> str:
+def _fingerprint(source: str, local: Path | None, revision: str | None, template: str, dtype: str, device: str,
+                 quantize: str | None = None) -> str:
     """Model content + everything that changes outputs. Local weights are identified by name, size and a hash of
     their first and last MiB (hashing whole multi-GB files on every load would cost minutes); hub models by id and
     commit."""
     ident: dict[str, Any] = {"v": FINGERPRINT_VERSION, "template": template, "dtype": dtype, "device": device}
+    if quantize:  # only when set, so unquantized models keep their fingerprints
+        ident["quantize"] = quantize
     if local is not None:
         files = sorted(f for f in local.iterdir() if f.is_file() and (f.suffix in {".json", ".safetensors", ".bin",
                                                                                   ".model", ".txt"}))
