@@ -300,7 +300,7 @@ def test_bad_checkpoints_are_one_line_user_errors(tiny, tmp_path, breakage):
         HFBackend.load(BackendOptions(model=str(target), device="cpu"))
     message = str(err.value)
     assert "\n" not in message and str(target) in message
-    expected = {"missing": "does not exist", "file": "is a file", "no_config": "no config.json",
+    expected = {"missing": "no such model folder", "file": "is a file", "no_config": "no config.json",
                 "no_weights": "holds no weights", "truncated": "corrupt safetensors",
                 "garbage_header": "corrupt safetensors"}[breakage]
     assert expected in message

@@ -55,7 +55,10 @@ def load_backend(options: BackendOptions, settings: Settings) -> ChatBackend:
     if options.backend in LOCAL_BACKENDS:
         options = _replace_model(options, resolve_checkpoint(settings, options.model))
     module_name, factory = BACKENDS[options.backend]
-    backend: ChatBackend = getattr(importlib.import_module(module_name), factory)(options)
+    build = getattr(importlib.import_module(module_name), factory)
+    # local backends identify their checkpoint by content; remembered file digests spare a rerun the rehashing
+    backend: ChatBackend = build(options, fingerprint_db=settings.fingerprint_db) if options.backend in LOCAL_BACKENDS \
+        else build(options)
     if options.use_cache:
         from harness.backends.cache import with_cache
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import struct
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -30,15 +29,17 @@ from harness.backends.base import BackendOptions, ChatRequest, ChoiceRequest, Co
 from harness.backends.hf_decode import decode, quantize_int8
 from harness.backends.threads import limit_torch_threads
 from harness.errors import UserError
+from harness.identity import fingerprint
 from harness.io import read_text
+from harness.models import validate_checkpoint
 
-FINGERPRINT_VERSION = 1
+FINGERPRINT_VERSION = 2
 _WEIGHT_PATTERNS = ("*.safetensors", "pytorch_model*.bin", "model*.bin")
 _DTYPES = ("auto", "float32", "bfloat16", "float16")
 
 
-def build(options: BackendOptions) -> HFBackend:
-    return HFBackend.load(options)
+def build(options: BackendOptions, fingerprint_db: Path | None = None) -> HFBackend:
+    return HFBackend.load(options, fingerprint_db)
 
 
 class HFBackend:
@@ -59,11 +60,10 @@ class HFBackend:
         self._eos_ids: list[int] = []
 
     @classmethod
-    def load(cls, options: BackendOptions) -> HFBackend:
+    def load(cls, options: BackendOptions, fingerprint_db: Path | None = None) -> HFBackend:
         if not options.model:
             raise UserError("the hf backend needs a model: pass --model PATH_OR_HUB_ID")
-        source = options.model
-        local = check_checkpoint(source)
+        source = validate_checkpoint(options.model)
         import torch
         import transformers
 
@@ -74,7 +74,6 @@ class HFBackend:
         transformers.logging.set_verbosity_error()
         try:
             tokenizer = transformers.AutoTokenizer.from_pretrained(source)
-            revision = None if local else getattr(transformers.AutoConfig.from_pretrained(source), "_commit_hash", None)
         except Exception as exc:  # any loader failure is a bad checkpoint from the user's point of view
             raise UserError(f"{source}: cannot load its tokenizer ({_one_line(exc)}); check the checkpoint folder") from None
         if template is not None:
@@ -97,8 +96,7 @@ class HFBackend:
             model = model.to(device).eval()
             return quantize_int8(model) if quantize == "int8" else model
 
-        fp = _fingerprint(source, local, revision, tokenizer.chat_template, str(dtype), torch.device(device).type,
-                          quantize)
+        fp = backend_fingerprint(source, template, str(dtype), torch.device(device).type, quantize, fingerprint_db)
         return cls(tokenizer, load_model, batch_size=options.batch_size, fingerprint=fp)
 
     @property
@@ -218,27 +216,16 @@ class HFBackend:
         return torch.log_softmax(logits[:, -last:].float(), dim=-1)
 
 
-def check_checkpoint(source: str) -> Path | None:
-    """Fail early, in one line, on a local checkpoint folder that cannot load; None for a hub id."""
-    path = Path(source).expanduser()
-    if not path.exists():
-        if _looks_like_hub_id(source):
-            return None
-        raise UserError(f"model path {source} does not exist; give a checkpoint folder or a hub id (org/name)")
-    if not path.is_dir():
-        raise UserError(f"{source} is a file; give the checkpoint folder that holds config.json and the weights")
-    if not (path / "config.json").is_file():
-        raise UserError(f"{source} has no config.json; give a transformers checkpoint folder (save_pretrained output)")
-    weights = [f for pattern in _WEIGHT_PATTERNS for f in sorted(path.glob(pattern))]
-    if not weights:
-        raise UserError(f"{source} holds no weights (*.safetensors or pytorch_model*.bin); point --model at a "
-                        "complete checkpoint")
-    for f in weights:
-        if f.suffix == ".safetensors":
-            problem = _safetensors_problem(f)
-            if problem:
-                raise UserError(f"{f}: corrupt safetensors file ({problem}); re-download or re-save the checkpoint")
-    return path
+def backend_fingerprint(source: str, template: str | None, dtype: str, device: str, quantize: str | None = None,
+                        fingerprint_db: Path | None = None) -> str:
+    """The checkpoint's content identity (harness.identity: weights, tokenizer, chat template; a hub id by its cached
+    snapshot) plus what changes outputs on this backend; part of every generation-cache key."""
+    ident: dict[str, Any] = {"v": FINGERPRINT_VERSION, "checkpoint": fingerprint(source, template, fingerprint_db), "dtype": dtype,
+                             "device": device}
+    if quantize:  # only when set, so unquantized models keep their fingerprints
+        ident["quantize"] = quantize
+    digest = hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:16]
+    return f"hf:{Path(source).name or source}:{digest}"
 
 
 def pick_device(device: str) -> str:
@@ -295,57 +282,6 @@ def _eos_ids(model: Any, tokenizer: Any) -> list[int]:
     if tokenizer.eos_token_id is not None:
         ids.add(tokenizer.eos_token_id)
     return sorted(ids)
-
-
-def _fingerprint(source: str, local: Path | None, revision: str | None, template: str, dtype: str, device: str,
-                 quantize: str | None = None) -> str:
-    """Model content + everything that changes outputs. Local weights are identified by name, size and a hash of
-    their first and last MiB (hashing whole multi-GB files on every load would cost minutes); hub models by id and
-    commit."""
-    ident: dict[str, Any] = {"v": FINGERPRINT_VERSION, "template": template, "dtype": dtype, "device": device}
-    if quantize:  # only when set, so unquantized models keep their fingerprints
-        ident["quantize"] = quantize
-    if local is not None:
-        files = sorted(f for f in local.iterdir() if f.is_file() and (f.suffix in {".json", ".safetensors", ".bin",
-                                                                                  ".model", ".txt"}))
-        ident["files"] = [(f.name, f.stat().st_size, _edges_sha256(f)) for f in files]
-    else:
-        ident["hub"] = (source, revision)
-    digest = hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:16]
-    return f"hf:{Path(source).name or source}:{digest}"
-
-
-def _edges_sha256(path: Path, span: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        h.update(f.read(span))
-        size = path.stat().st_size
-        if size > 2 * span:
-            f.seek(size - span)
-            h.update(f.read(span))
-    return h.hexdigest()
-
-
-def _safetensors_problem(path: Path) -> str | None:
-    """Check the header the way safetensors lays it out: u64 header size, JSON header, tensor data within the file."""
-    size = path.stat().st_size
-    try:
-        with path.open("rb") as f:
-            (n,) = struct.unpack("<Q", f.read(8))
-            if n > size - 8:
-                return f"header claims {n} bytes but the file has {size}"
-            header = json.loads(f.read(n))
-    except (struct.error, ValueError, UnicodeDecodeError) as exc:
-        return f"unreadable header: {exc.__class__.__name__}"
-    end = max((t["data_offsets"][1] for k, t in header.items() if k != "__metadata__"), default=0)
-    if 8 + n + end > size:
-        return f"truncated: tensors need {8 + n + end} bytes, the file has {size}"
-    return None
-
-
-def _looks_like_hub_id(source: str) -> bool:
-    parts = source.split("/")
-    return len(parts) <= 2 and all(parts) and not source.startswith((".", "~")) and "\\" not in source
 
 
 def _renormalise(scores: dict[str, float]) -> dict[str, float]:

@@ -19,7 +19,7 @@ from harness.io import read_text
 from harness.models import validate_checkpoint
 
 
-def build(options: BackendOptions) -> VLLMBackend:
+def build(options: BackendOptions, fingerprint_db: Path | None = None) -> VLLMBackend:
     if not options.model:
         raise UserError("the vllm backend needs a model: pass --model PATH_OR_HUB_ID")
     validate_checkpoint(options.model)
@@ -39,19 +39,21 @@ def build(options: BackendOptions) -> VLLMBackend:
         raise UserError(f"vLLM could not load {options.model} ({exc.__class__.__name__}: "
                         f"{' '.join(str(exc).split())[:300]}); check the GPU and the checkpoint") from None
     template = read_text(Path(options.chat_template), "chat template file") if options.chat_template else None
-    return VLLMBackend(llm, options.model, dtype, template)
+    return VLLMBackend(llm, options.model, dtype, template, fingerprint_db)
 
 
 class VLLMBackend:
     name = "vllm"
 
-    def __init__(self, llm: Any, model: str, dtype: str, chat_template: str | None = None) -> None:
+    def __init__(self, llm: Any, model: str, dtype: str, chat_template: str | None = None,
+                 fingerprint_db: Path | None = None) -> None:
         self.llm = llm
         self.model = model
         self.chat_template = chat_template
         # identity by content (weights, tokenizer, template), never by path: a retrained checkpoint at the same path
         # must not be served the old one's cached completions
-        ident = json.dumps({"checkpoint": fingerprint(model, chat_template), "dtype": dtype}, sort_keys=True)
+        ident = json.dumps({"checkpoint": fingerprint(model, chat_template, fingerprint_db), "dtype": dtype},
+                           sort_keys=True)
         self._fingerprint = f"vllm:{Path(model).name or model}:{hashlib.sha256(ident.encode()).hexdigest()[:16]}"
 
     @property
