@@ -19,7 +19,8 @@ from harness.errors import UserError
 log = logging.getLogger(__name__)
 
 def load_lm(model: ModelRef, ctx: RunContext) -> Any:
-    """lm-eval's own model class for the backend: HFLM for `hf`, lm-eval's vLLM wrapper for `vllm`."""
+    """lm-eval's own model class for the backend: HFLM for `hf` (its greedy generation run by sppo-bench's hf backend,
+    harness.engines.lmeval.generation), lm-eval's vLLM wrapper for `vllm`."""
     from harness.models import resolve_model
 
     opts = ctx.backend
@@ -30,9 +31,10 @@ def load_lm(model: ModelRef, ctx: RunContext) -> Any:
 
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if opts.backend == "hf":
-        from lm_eval.models.huggingface import HFLM
+        from harness.engines.lmeval.generation import BatchedGenerationHFLM
 
-        lm: Any = HFLM(pretrained=checkpoint, device=device, dtype=opts.dtype, batch_size=opts.batch_size)
+        lm: Any = BatchedGenerationHFLM(pretrained=checkpoint, device=device, dtype=opts.dtype,
+                                        batch_size=opts.batch_size, generation_batch_size=opts.batch_size)
     elif opts.backend == "vllm":
         try:
             import vllm  # noqa: F401
