@@ -83,7 +83,8 @@ def cmd_prepare(args: argparse.Namespace, settings: Settings) -> int:
     before = models.default_model_dir(settings).exists()
     path = models.prepare_default(settings, force=args.force)
     verb = "already prepared" if before and not args.force else "prepared"
-    print(f"{models.DEFAULT_NAME} {verb} in {time.monotonic() - t0:.1f}s -> {path}")
+    print(f"{models.CONVERTED_NAME} (the embedded default, converted from the GGUF) {verb} in "
+          f"{time.monotonic() - t0:.1f}s -> {path}")
     if not settings.offline:
         print(f"(with hub access, runs without --model use {models.DEFAULT_HUB_ID}; set HF_HUB_OFFLINE=1 to use this copy)")
     return 0
