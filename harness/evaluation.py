@@ -8,10 +8,9 @@ lock, and runs the matrix on the chosen executor.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from harness.backends.base import BackendOptions
 from harness.engines.context import Injected, ModelRef, RunContext, RunOptions, identify_model
@@ -38,7 +37,7 @@ class ScaleOut:
 def evaluate(models: Sequence[ModelRef], suites: Sequence[str], run_dir: Path, settings: Settings, *,
              backend: BackendOptions, options: RunOptions, scale: ScaleOut = ScaleOut(), best_of_n: int | None = None,
              injected: Injected = Injected(), force: bool = False, wait: bool = False,
-             progress: bool = True) -> list[Outcome]:
+             progress: bool = True, on_outcome: Callable[[Outcome], None] | None = None) -> list[Outcome]:
     """Run every suite on every model into `run_dir`; returns one Outcome per unit (shards included)."""
     from harness.catalog import get_suite
     from harness.engines import runner_for
@@ -60,28 +59,20 @@ def evaluate(models: Sequence[ModelRef], suites: Sequence[str], run_dir: Path, s
                              slurm=dict(scale.slurm))
     try:
         with run_lock(run_dir, wait=wait):
-            return run_matrix(units, ctx, executor, retries=scale.retries, force=force, progress=progress)
+            return run_matrix(units, ctx, executor, retries=scale.retries, force=force, progress=progress,
+                              on_outcome=on_outcome)
     finally:
         if hasattr(executor, "shutdown"):
             executor.shutdown()
 
 
-def outcome_lines(outcomes: Sequence[Outcome], run: RunDir) -> list[str]:
-    """One line per unit (shards left out): done already / FAILED / status, with the record's path."""
-    lines = []
-    for o in outcomes:
-        if o.unit.is_shard:
-            continue
-        where = run.record_path(o.unit.model.label, o.unit.model.variant, o.unit.suite)
-        if o.status == "skipped":
-            lines.append(f"{o.unit.name}: done already ({where})")
-        elif o.status == "failed":
-            lines.append(f"{o.unit.name}: FAILED after {o.attempts} attempts: {o.error} ({where})")
-        else:
-            lines.append(f"{o.unit.name}: {o.record.status if o.record else '?'} -> {where}")
-    return lines
-
-
-def summary(outcomes: Sequence[Outcome]) -> dict[str, Any]:
-    counted = [o for o in outcomes if not o.unit.is_shard]
-    return {s: sum(1 for o in counted if o.status == s) for s in ("done", "skipped", "failed")}
+def outcome_line(o: Outcome, run: RunDir) -> str | None:
+    """How a settled unit is reported: done already / FAILED / its status, with the record's path (None for shards)."""
+    if o.unit.is_shard:
+        return None
+    where = run.record_path(o.unit.model.label, o.unit.model.variant, o.unit.suite)
+    if o.status == "skipped":
+        return f"{o.unit.name}: done already ({where})"
+    if o.status == "failed":
+        return f"{o.unit.name}: FAILED after {o.attempts} attempts: {o.error} ({where})"
+    return f"{o.unit.name}: {o.record.status if o.record else '?'} in {o.seconds:.0f} s -> {where}"

@@ -16,7 +16,8 @@ from harness.commands.options import (
 )
 from harness.engines.context import ModelRef
 from harness.errors import UserError
-from harness.evaluation import evaluate, outcome_lines
+from harness.evaluation import evaluate, outcome_line
+from harness.executors import Outcome
 from harness.settings import Settings
 from harness.store import RunDir
 
@@ -60,8 +61,13 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     if labels and len(labels) != len(checkpoints):
         raise UserError(f"{len(labels)} --label for {len(checkpoints)} checkpoints; give one label per checkpoint")
     models = [ModelRef(checkpoint=c, label=label) for c, label in zip(checkpoints, labels or checkpoints, strict=True)]
+    run = RunDir(Path(args.out))
+
+    def report(o: Outcome) -> None:
+        line = outcome_line(o, run)
+        if line:
+            print(line, flush=True)
+
     outcomes = evaluate(models, [s.name for s in specs], Path(args.out), settings, backend=backend, options=options,
-                        scale=scale, best_of_n=args.best_of_n, force=args.force, wait=args.wait)
-    for line in outcome_lines(outcomes, RunDir(Path(args.out))):
-        print(line)
+                        scale=scale, best_of_n=args.best_of_n, force=args.force, wait=args.wait, on_outcome=report)
     return 1 if any(o.status == "failed" for o in outcomes) else 0

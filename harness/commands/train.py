@@ -19,7 +19,8 @@ from harness.commands.options import add_executor_options, scale_out
 from harness.engines import runner_for
 from harness.engines.context import ModelRef, RunOptions
 from harness.errors import UserError
-from harness.evaluation import ScaleOut, evaluate
+from harness.evaluation import ScaleOut, evaluate, outcome_line
+from harness.executors import Outcome
 from harness.io import slug
 from harness.judges import resolve_choice
 from harness.reporting import write_report
@@ -118,12 +119,17 @@ def evaluate_checkpoints(cfg: SPPOConfig, models: list[ModelRef], run_dir: Path,
                                  chat_template=cfg.model.chat_template)
         options = RunOptions(limit=cfg.eval.limit, seed=cfg.eval.seed, judge=cfg.eval.judge or resolve_choice(),
                              max_new_tokens=cfg.eval.max_new_tokens, note=cfg.note)
+        run = RunDir(run_dir)
+
+        def report(o: Outcome) -> None:
+            line = outcome_line(o, run)
+            if line:
+                print(line, flush=True)
+
         outcomes = evaluate(models, ev.ran, run_dir, settings, backend=backend, options=options, scale=scale,
-                            progress=progress)
+                            progress=progress, on_outcome=report)
         for o in outcomes:
             ev.outcomes[o.unit.name] = o.status
-            if o.status == "failed":
-                print(f"{o.unit.name}: FAILED: {o.error}")
     ev.seconds = time.perf_counter() - start
     return ev
 

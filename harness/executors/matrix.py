@@ -41,9 +41,11 @@ class Outcome:
 
 
 def run_matrix(units: Sequence[Unit], ctx: RunContext, executor: Executor, work: UnitWork | None = None,
-               retries: int = 2, progress: bool = True, force: bool = False) -> list[Outcome]:
+               retries: int = 2, progress: bool = True, force: bool = False,
+               on_outcome: Callable[[Outcome], None] | None = None) -> list[Outcome]:
     """Run every unit not already complete (all of them with `force`); retry failures up to `retries` more times;
-    record what still fails. Shards run before their merge units (a merge reads what its shards cached)."""
+    record what still fails. Shards run before their merge units (a merge reads what its shards cached).
+    `on_outcome` hears of each unit as it is settled (skipped, done, or failed for good)."""
     work = work or run_registered_suite
     keys = unit_keys(units, ctx)
     outcomes: dict[Unit, Outcome] = {}
@@ -53,16 +55,19 @@ def run_matrix(units: Sequence[Unit], ctx: RunContext, executor: Executor, work:
         if done is not None:
             outcomes[u] = Outcome(u, "skipped", done)
             _log(ctx, keys[u], u, "skipped")
+            if on_outcome:
+                on_outcome(outcomes[u])
         else:
             todo.append(u)
     with _Progress(len(units), len(outcomes), enabled=progress) as display:
         for phase in ([u for u in todo if not u.is_merge], [u for u in todo if u.is_merge]):
-            _run_phase(phase, ctx, executor, work, keys, retries, outcomes, display)
+            _run_phase(phase, ctx, executor, work, keys, retries, outcomes, display, on_outcome)
     return [outcomes[u] for u in units]
 
 
 def _run_phase(phase: list[Unit], ctx: RunContext, executor: Executor, work: UnitWork, keys: dict[Unit, str],
-               retries: int, outcomes: dict[Unit, Outcome], display: _Progress) -> None:
+               retries: int, outcomes: dict[Unit, Outcome], display: _Progress,
+               on_outcome: Callable[[Outcome], None] | None) -> None:
     attempts: dict[Unit, int] = {}
     pending = list(phase)
     while pending:
@@ -87,11 +92,15 @@ def _run_phase(phase: list[Unit], ctx: RunContext, executor: Executor, work: Uni
                     ctx.run.write(record)
                 outcomes[u] = Outcome(u, "failed", record, result.message, attempts[u], result.seconds)
                 display.finished(failed=True)
+                if on_outcome:
+                    on_outcome(outcomes[u])
             else:
                 record, seconds = result
                 outcomes[u] = Outcome(u, "done", record, None, attempts[u], seconds)
                 _log(ctx, keys[u], u, "done", attempt=attempts[u], seconds=round(seconds, 3), status=record.status)
                 display.finished(failed=False)
+                if on_outcome:
+                    on_outcome(outcomes[u])
 
 
 def _run_unit(work: UnitWork, keys: dict[Unit, str], unit: Unit, ctx: RunContext) -> tuple[ResultRecord, float] | WorkerError:
