@@ -32,7 +32,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def quiet_libraries() -> None:
+    """The libraries' own progress bars and advisory warnings stay out of a run's output: sppo-bench reports units,
+    steps and the notes that matter (truncation, caps) itself. Read once here, before any of them is imported."""
+    import logging
+    import os
+
+    for name in ("HF_HUB_DISABLE_PROGRESS_BARS", "HF_DATASETS_DISABLE_PROGRESS_BARS"):
+        os.environ.setdefault(name, "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    logging.getLogger("lm_eval").setLevel(logging.ERROR)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    quiet_libraries()
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

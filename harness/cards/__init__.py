@@ -144,7 +144,8 @@ def table_view(kind: CardTable, records: list[ResultRecord], value_header: str |
         return None
     index = {r.key: r for r in mine}
     labels = row_order(mine)
-    versions = sorted({v for r in mine for k, v in r.provenance.packages.items() if k in ("lm_eval", "lm-eval")})
+    versions = sorted({v for r in mine if get_suite(r.suite).engine == "lm-eval"
+                       for k, v in r.provenance.packages.items() if k in ("lm_eval", "lm-eval")})
     view = TableView(kind, [], [], [], notes=table_notes(mine), lm_eval_versions=versions)
     used: dict[Method | None, dict[str, list[str]]] = {}  # interval method -> column header -> row labels
 

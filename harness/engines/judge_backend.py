@@ -64,7 +64,7 @@ def open_judge(judge: JudgeSpec, ctx: RunContext, prompt_hash: str, models: Unit
     opts = ctx.options.judge_backend
     backend, opts, endpoint = (_official if judge.official else _local)(judge, ctx, opts, models)
     fingerprint = str(backend.fingerprint)
-    info = JudgeInfo(id=judge.id, model=judge_model_name(judge, opts), prompt_hash=prompt_hash,
+    info = JudgeInfo(id=judge.id, model=judge_model_name(judge, opts, ctx.settings), prompt_hash=prompt_hash,
                      backend=getattr(backend, "name", opts.backend), official=judge.official, fingerprint=fingerprint,
                      calibration=stored_calibration(ctx.settings, judge.id, prompt_hash, fingerprint))
     cache = JudgeCache(ctx.settings.cache_db, cache_namespace(judge.id, prompt_hash, fingerprint))
@@ -92,16 +92,17 @@ def stored_calibration(settings: Settings, judge_id: str, prompt_hash: str, fing
     return summary if summary.judge_fingerprint == fingerprint else None
 
 
-def judge_model_name(judge: JudgeSpec, opts: BackendOptions) -> str:
-    """The judge model as a record names it: the API model, a local checkpoint, or the embedded default."""
+def judge_model_name(judge: JudgeSpec, opts: BackendOptions, settings: Settings) -> str:
+    """The judge model as a record names it: the API model, a local checkpoint, or the embedded default by its label
+    (the GGUF conversion and the hub model are different weights)."""
     if opts.model:
         return str(opts.model)
     if judge.official:
         return judge.model
     from harness.backends import LOCAL_BACKENDS
-    from harness.models import DEFAULT_NAME
+    from harness.models import default_label
 
-    return f"embedded default ({DEFAULT_NAME})" if opts.backend in LOCAL_BACKENDS else opts.backend
+    return f"embedded default ({default_label(settings)})" if opts.backend in LOCAL_BACKENDS else opts.backend
 
 
 def _official(judge: JudgeSpec, ctx: RunContext, opts: BackendOptions | None,

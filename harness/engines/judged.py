@@ -190,7 +190,7 @@ def _one_pass(suite: JudgedSuite, spec: SuiteSpec, model: ModelRef, ctx: RunCont
                     checkpoint=model.checkpoint, limit=ctx.options.limit_for(spec.name),
                     provenance=_provenance(spec, model, ctx, data.folder, cap, n, started,
                                            sorted({q.temperature for q in questions})),
-                    notes=(*_generation_notes(failed), *_judge_notes(judge)))
+                    notes=_generation_notes(failed))
     record = suite.score(header, data, judgments, questions, answers, seed)
     write_items(out / ITEMS_FILE, suite.items(judgments, questions, answers))
     return record
@@ -296,9 +296,4 @@ def _generation_notes(failed: Sequence[int]) -> tuple[str, ...]:
         return ()
     return (f"{len(failed)} generations failed (items {list(failed)[:10]}); not judged, counted in coverage",)
 
-
-def _judge_notes(judge: JudgeSpec) -> tuple[str, ...]:
-    if judge.official:
-        return (f"judge: {judge.id} (official)",)
-    return (f"judge: {judge.id} (local; not comparable with the official judge's numbers)",)
 

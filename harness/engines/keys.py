@@ -51,7 +51,7 @@ def _judged_inputs(suite: str, ctx: RunContext) -> dict[str, Any]:
     return {
         "judge": judge.id,
         "official": judge.official,
-        "judge_model": judge_model_name(judge, opts) if opts else judge.model,
+        "judge_model": judge_model_name(judge, opts, ctx.settings) if opts else judge.model,
         "judge_backend": backend,
         "judge_checkpoint": _local_judge_fingerprint(ctx) if not judge.official else None,
         "prompt_hash": impl.prompt_hash(judge, data),
