@@ -107,6 +107,7 @@ class _Rows:
             elif p.stop:
                 tail = self.detokenize(result.ids[-self.window :])
                 if any(s and s in tail for s in p.stop):
+                    result.finish = "stop"
                     self.live.discard(row)
 
     def compact_if_worth_it(self) -> list[int] | None:
