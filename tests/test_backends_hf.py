@@ -41,13 +41,17 @@ MIXED = [
 ]
 
 
-def test_results_do_not_depend_on_batch_composition(backend):
+def test_results_do_not_depend_on_batch_composition(tiny, backend):
     together = backend.generate(MIXED)
     alone = [backend.generate([r])[0] for r in MIXED]
     reversed_ = backend.generate(MIXED[::-1])[::-1]
     assert [c.text for c in together] == [c.text for c in alone] == [c.text for c in reversed_]
     assert [c.completion_tokens for c in together] == [c.completion_tokens for c in alone]
     assert all(c.text for c in together)
+    # one batch bigger than a prefill group: prompts prefilled in groups, their caches joined, rows dropped as they end
+    wide = HFBackend.load(BackendOptions(model=str(tiny), device="cpu", batch_size=4 * len(MIXED)))
+    many = [replace(r, params=replace(r.params, seed=r.params.seed + k)) for k in range(4) for r in MIXED]
+    assert [c.text for c in wide.generate(many)] == [backend.generate([r])[0].text for r in many]
 
 
 def test_seed_drives_sampling_not_greedy(backend):
@@ -222,6 +226,8 @@ def test_int8_quantization_is_an_opt_in_that_changes_the_fingerprint(tiny, backe
         HFBackend.load(BackendOptions(model=str(tiny), device="cpu", extra={"quantize": "int4"}))
     with pytest.raises(UserError, match="--backend-opt quantise: the hf backend knows quantize=int8 and threads=N"):
         HFBackend.load(BackendOptions(model=str(tiny), device="cpu", extra={"quantise": "int8"}))
+    with pytest.raises(UserError, match="quantizes a float32 model; drop --dtype"):
+        HFBackend.load(BackendOptions(model=str(tiny), device="cpu", dtype="bfloat16", extra={"quantize": "int8"}))
     with pytest.raises(UserError, match="threads=0: give a positive whole number"):
         HFBackend.load(BackendOptions(model=str(tiny), device="cpu", extra={"threads": "0"}))
 

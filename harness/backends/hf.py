@@ -69,7 +69,7 @@ class HFBackend:
 
         device = pick_device(options.device)
         dtype = pick_dtype(options.dtype, device)
-        quantize, threads = _parse_extra(options.extra, device)
+        quantize, threads = _parse_extra(options.extra, device, str(dtype))
         template = read_text(Path(options.chat_template), "chat template file") if options.chat_template else None
         transformers.logging.set_verbosity_error()
         try:
@@ -257,7 +257,7 @@ def pick_dtype(dtype: str, device: str) -> Any:
 # ---- helpers ------------------------------------------------------------------------------------------------------
 
 
-def _parse_extra(extra: dict[str, str], device: str) -> tuple[str | None, int | None]:
+def _parse_extra(extra: dict[str, str], device: str, dtype: str) -> tuple[str | None, int | None]:
     """The hf backend's `--backend-opt` keys: quantize=int8 (CPU only), threads=N (torch intra-op threads on CPU)."""
     unknown = sorted(set(extra) - {"quantize", "threads"})
     if unknown:
@@ -268,6 +268,9 @@ def _parse_extra(extra: dict[str, str], device: str) -> tuple[str | None, int | 
     if quantize and not device.startswith("cpu"):
         raise UserError(f"--backend-opt quantize=int8 runs on CPU only (torch dynamic quantization); drop it or use "
                         f"--device cpu instead of {device}")
+    if quantize and dtype != "torch.float32":
+        raise UserError(f"--backend-opt quantize=int8 quantizes a float32 model; drop --dtype ({dtype}) or pass "
+                        "--dtype float32")
     threads = extra.get("threads")
     if threads is not None and (not threads.isdigit() or int(threads) < 1):
         raise UserError(f"--backend-opt threads={threads}: give a positive whole number")

@@ -1,10 +1,11 @@
 """The hf backend's decoding loop: one batch of left-padded prompts, each with its own sampling parameters.
 
 Why not `model.generate`: on CPU its per-step machinery (logits processors and stopping criteria run on the whole
-batch, a full-vocabulary sort for top-p) costs a quarter of the time at batch 8, and it keeps computing rows that
-have finished. Here each step is one forward pass (transformers' `DynamicCache`, `logits_to_keep=1`) over the batch;
-rows that hit EOS, their own `max_new_tokens` or a stop string are dropped from the batch and its cache once a quarter
-of the rows in it have finished.
+batch, a full-vocabulary sort for top-p) costs a quarter of the time at batch 8, it keeps computing rows that have
+finished, and its cache copies itself at every step. Here the prompts are prefilled in groups of similar length (no
+forward passes over another group's padding), the KV cache is allocated once for the whole generation, each step is
+one forward pass over the batch, and rows that hit EOS, their own `max_new_tokens` or a stop string are dropped from
+the batch and its cache once a quarter of the rows in it have finished.
 
 Sampling is per row and independent of batch composition (the same as the `model.generate` path it replaced, token
 for token): a sampled row draws one uniform number per generated token from its own CPU `torch.Generator` seeded with
@@ -25,6 +26,7 @@ from harness.backends.base import SamplingParams
 
 U_BLOCK = 64  # uniforms are drawn from a request's generator in blocks of this size
 _NUCLEUS_GUESS = 256  # top-p candidates tried before a full sort of the vocabulary
+_PREFILL_ROWS = 8  # prompts run together in one prefill forward pass
 _COMPACT_FRACTION = 4  # drop finished rows once 1/_COMPACT_FRACTION of the live rows have finished
 
 
@@ -41,21 +43,17 @@ def decode(model: Any, prompts: Sequence[list[int]], params: Sequence[SamplingPa
            pad_id: int, detokenize: Callable[[list[int]], str]) -> list[Decoded]:
     """Generate for every prompt (token ids, unpadded) with its own parameters; results in input order."""
     import torch
-    from transformers import DynamicCache
 
     device = model.device
     width, max_new = max(len(p) for p in prompts), max(p.max_new_tokens for p in params)
-    input_ids = torch.tensor([[pad_id] * (width - len(p)) + list(p) for p in prompts], device=device)
     # One mask for the whole generation: prompt padding 0, every generated slot 1; each step passes its prefix.
     mask = torch.ones(len(prompts), width + max_new, dtype=torch.long, device=device)
     for row, p in enumerate(prompts):
         mask[row, : width - len(p)] = 0
-    positions = (mask[:, :width].cumsum(-1) - 1).clamp(min=0)
+    next_pos = torch.tensor([[len(p)] for p in prompts], device=device)  # where each row's first new token goes
     state = _Rows(params, eos_ids, detokenize, device)
-    kv = DynamicCache(config=model.config)
     with torch.inference_mode():
-        logits = _forward(model, input_ids, mask, positions, kv)
-        next_pos = positions[:, -1:] + 1
+        logits, kv = _prefill(model, prompts, mask[:, :width], pad_id, width + max_new)
         for step in range(max_new):
             tokens = state.pick(logits, step)
             state.record(tokens.tolist())
@@ -109,6 +107,7 @@ class _Rows:
             elif p.stop:
                 tail = self.detokenize(result.ids[-self.window :])
                 if any(s and s in tail for s in p.stop):
+                    result.finish = "stop"
                     self.live.discard(row)
 
     def compact_if_worth_it(self) -> list[int] | None:
@@ -179,6 +178,48 @@ class _Sampler:
         return torch.empty_like(probs).scatter_(1, order, ((ranked.cumsum(-1) - ranked) < top_p).to(probs.dtype))
 
 
+def _prefill(model: Any, prompts: Sequence[list[int]], mask: Any, pad_id: int, capacity: int) -> tuple[Any, Any]:
+    """Run the prompts in groups of `_PREFILL_ROWS` rows of similar length, each padded only to its own longest, into
+    one cache left-padded to the batch's longest prompt and able to hold `capacity` positions: the batch's padding
+    costs attention over masked slots while decoding, but no forward passes. Returns the last logits and the cache."""
+    import torch
+    from transformers import DynamicCache
+    from transformers.cache_utils import DynamicLayer
+
+    if not all(type(layer) is DynamicLayer for layer in DynamicCache(config=model.config).layers):
+        return _padded_pass(model, prompts, list(range(len(prompts))), mask, pad_id)  # sliding/recurrent layers
+    width, growing = mask.shape[1], _growing_layer_class()
+    order = sorted(range(len(prompts)), key=lambda r: len(prompts[r]))
+    logits: Any = None
+    layers: list[Any] = []
+    for start in range(0, len(order), _PREFILL_ROWS):
+        rows = order[start : start + _PREFILL_ROWS]
+        out, cache = _padded_pass(model, prompts, rows, mask, pad_id)
+        if logits is None:
+            logits = out.new_empty(len(prompts), out.shape[-1])
+            layers = [growing(layer.keys, layer.values, len(prompts), capacity, width) for layer in cache.layers]
+        index = torch.tensor(rows, device=mask.device)
+        logits[index] = out
+        for layer, grown in zip(cache.layers, layers, strict=True):
+            grown.k_buf[index, :, width - layer.keys.shape[-2] : width] = layer.keys
+            grown.v_buf[index, :, width - layer.values.shape[-2] : width] = layer.values
+    kv: Any = DynamicCache(config=model.config)
+    kv.layers = layers
+    return logits, kv
+
+
+def _padded_pass(model: Any, prompts: Sequence[list[int]], rows: list[int], mask: Any, pad_id: int) -> tuple[Any, Any]:
+    """One forward pass over `rows`, left-padded to their longest prompt; their last logits and a fresh cache."""
+    import torch
+    from transformers import DynamicCache
+
+    part = max(len(prompts[r]) for r in rows)
+    ids = torch.tensor([[pad_id] * (part - len(prompts[r])) + list(prompts[r]) for r in rows], device=mask.device)
+    part_mask = mask[rows, mask.shape[1] - part :]
+    cache: Any = DynamicCache(config=model.config)
+    return _forward(model, ids, part_mask, (part_mask.cumsum(-1) - 1).clamp(min=0), cache), cache
+
+
 def _forward(model: Any, input_ids: Any, mask: Any, positions: Any, cache: Any) -> Any:
     """Logits of the last position of each row, after feeding `input_ids` at `positions`."""
     attention = mask[:, : cache.get_seq_length() + input_ids.shape[1]]
@@ -198,3 +239,39 @@ def quantize_int8(model: Any) -> Any:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+
+
+def _growing_layer_class() -> Any:
+    from transformers.cache_utils import DynamicLayer
+
+    class GrowingLayer(DynamicLayer):
+        """A transformers `DynamicLayer` whose keys and values grow inside buffers allocated once for the whole
+        generation: `DynamicLayer` copies the whole cache with `torch.cat` at every step, which at 600 positions
+        made a decode step of the embedded model at batch 64 half again as slow. Attention reads views of the
+        filled part."""
+
+        def __init__(self, keys: Any, values: Any, rows: int, capacity: int, length: int) -> None:
+            super().__init__()
+            self.k_buf = keys.new_empty(rows, keys.shape[1], capacity, keys.shape[-1])
+            self.v_buf = values.new_empty(rows, values.shape[1], capacity, values.shape[-1])
+            self.k_buf[:, :, :length] = 0  # padding slots are masked, but 0 x garbage could still be NaN
+            self.v_buf[:, :, :length] = 0
+            self.device, self.length, self.is_initialized = keys.device, length, True
+            self._views()
+
+        def update(self, key_states: Any, value_states: Any, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
+            end = self.length + key_states.shape[-2]
+            self.k_buf[:, :, self.length : end] = key_states
+            self.v_buf[:, :, self.length : end] = value_states
+            self.length = end
+            self._views()
+            return self.keys, self.values
+
+        def batch_select_indices(self, indices: Any) -> None:
+            self.k_buf, self.v_buf = self.k_buf[indices], self.v_buf[indices]
+            self._views()
+
+        def _views(self) -> None:
+            self.keys, self.values = self.k_buf[:, :, : self.length], self.v_buf[:, :, : self.length]
+
+    return GrowingLayer

@@ -9,7 +9,8 @@ Arms, all in one process on one loaded model, at the same torch thread count:
 - ours: `HFBackend.generate` (harness/backends/hf_decode.py) at batch 8, 16, 32 and 64;
 - opt-ins at DEFAULT_BATCH: `--backend-opt quantize=int8` and `--dtype bfloat16`, greedy; what they cost in fidelity
   is measured on float32's greedy answers, teacher-forced: how often their next-token argmax agrees with float32's,
-  and the KL divergence of their next-token distributions from float32's.
+  and the KL divergence of their next-token distributions from float32's; and whether a request's answer still does
+  not depend on its batch (greedy answers at batch DEFAULT_BATCH vs batch 8, against float32's).
 
 The limit: a torch matmul microbenchmark at the model's linear shapes (rows = LIMIT_ROWS, weights hot in cache) gives
 the GFLOP/s this CPU reaches at the thread count used; the FLOP limit in tokens/s is that over the forward FLOPs per
@@ -86,8 +87,7 @@ def main() -> None:
     limit = _flop_limit(backend.model, prompts, backend)
     arms = _run_arms(backend, prompts)
     _report(arms, limit)
-    _opt_ins(backend, model_path, options, prompts, next(a for a in arms if a.label == "ours" and a.batch == DEFAULT_BATCH
-                                                and a.mode == "greedy"))
+    _opt_ins(backend, model_path, options, prompts, arms)
 
 
 def _run_arms(backend: Any, prompts: list[str]) -> list[Arm]:
@@ -189,10 +189,13 @@ def _report(arms: list[Arm], limit: Limit) -> None:
               f"identical answers {same}/{len(base.texts)}")
 
 
-def _opt_ins(backend: Any, model_path: str, options: dict[str, str], prompts: list[str], float32: Arm) -> None:
+def _opt_ins(backend: Any, model_path: str, options: dict[str, str], prompts: list[str], arms: list[Arm]) -> None:
     from harness.backends.base import BackendOptions
     from harness.backends.hf import HFBackend
 
+    float32, float32_small = (next(a for a in arms if a.label == "ours" and a.batch == b and a.mode == "greedy")
+                               for b in (DEFAULT_BATCH, BASELINE_BATCH))
+    float32_stable = sum(x == y for x, y in zip(float32.texts, float32_small.texts, strict=True))
     requests = _requests(prompts, "greedy", MAX_NEW_TOKENS)
     answers = [(backend.encode_chat(r.messages), backend.tokenizer(t, add_special_tokens=False)["input_ids"])
                for r, t in zip(requests[:AGREEMENT_ANSWERS], float32.texts, strict=False)]
@@ -202,6 +205,9 @@ def _opt_ins(backend: Any, model_path: str, options: dict[str, str], prompts: li
                                               extra={**options, **extra}))
         other.generate(requests[:2])
         arm = _timed(label, DEFAULT_BATCH, "greedy", lambda o=other: o.generate(requests))
+        other.batch_size = BASELINE_BATCH
+        small = _timed(label, BASELINE_BATCH, "greedy", lambda o=other: o.generate(requests))
+        stable = sum(x == y for x, y in zip(arm.texts, small.texts, strict=True))
         theirs = _next_token_logprobs(other.model, answers)
         agree = sum(int((r.argmax(-1) == t.argmax(-1)).sum()) for r, t in zip(reference, theirs, strict=True))
         kl = sum(float((r.exp() * (r - t)).sum()) for r, t in zip(reference, theirs, strict=True))
@@ -209,7 +215,8 @@ def _opt_ins(backend: Any, model_path: str, options: dict[str, str], prompts: li
         print(f"opt-in {label} (batch {DEFAULT_BATCH}, greedy): {arm.tok_cpu_s:.1f} tok/CPU-s vs float32 "
               f"{float32.tok_cpu_s:.1f}, ratio {arm.tok_cpu_s / float32.tok_cpu_s:.2f}x; on float32's greedy answers to "
               f"{len(answers)} prompts ({n} tokens): next-token argmax agrees with float32 on {agree / n:.1%}, "
-              f"KL(float32 || {label}) {kl / n:.3f} nats/token", flush=True)
+              f"KL(float32 || {label}) {kl / n:.3f} nats/token; answers identical at batch {DEFAULT_BATCH} and "
+              f"{BASELINE_BATCH}: {stable}/{len(arm.texts)} (float32: {float32_stable}/{len(arm.texts)})", flush=True)
 
 
 def _next_token_logprobs(model: Any, sequences: list[tuple[list[int], list[int]]]) -> list[Any]:
