@@ -277,3 +277,72 @@ def test_two_real_tiny_checkpoints_answer_differently_and_the_local_judge_scores
     assert len({r.scores["preference"] for r in rows1}) > 1
     assert rec2.metrics["differing_answers"].value == 0 and rec2.metrics["win_rate_vs_base"].value == 50.0
     assert all(r.scores["preference"] == 1.5 for r in rows2)
+
+
+# ---- the default profile's claim (SPPO_BENCH_SLOW=1; tens of minutes on 2 cores) -------------------------------------
+
+IFEVAL_PROMPTS = 100
+
+
+def mcnemar_decrease_p(base: dict[int, bool], mine: dict[int, bool]) -> tuple[int, int, float]:
+    """Exact one-sided McNemar test that `mine` is less often correct than `base` on the same prompts: with b = base
+    right and mine wrong, c = the reverse, p = P(X >= b) for X ~ Binomial(b + c, 1/2)."""
+    b = sum(base[k] and not mine[k] for k in base)
+    c = sum(mine[k] and not base[k] for k in base)
+    n = b + c
+    return b, c, sum(math.comb(n, x) for x in range(b, n + 1)) / 2**n if n else 1.0
+
+
+def ifeval_correct(run: Path) -> dict[int, bool]:
+    files = sorted(run.glob("samples/*/ifeval/samples_*.jsonl"))
+    assert files, f"no IFEval samples under {run}"
+    rows = [json.loads(line) for f in files for line in f.read_text().split("\n") if line.strip()]
+    return {int(r["doc_id"]): bool(r["prompt_level_strict_acc"]) for r in rows}
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.environ.get("SPPO_BENCH_SLOW") != "1", reason="trains 3 SPPO iterations of the embedded model "
+                    "and runs IFEval twice (tens of minutes on 2 cores); set SPPO_BENCH_SLOW=1 to run it")
+def test_default_profile_iteration_3_wins_under_its_preference_model_without_breaking(tmp_path, cli):
+    from harness.settings import from_env
+    from harness.sppo.pipeline import run_training
+
+    cfg = load_profile("default")
+    settings = from_env()
+    run = run_training(cfg, tmp_path / "run", 3, settings, progress=False)
+    assert len(run.iterations) == 3, run.stopped
+    (record, _rows), = objective.evaluate_objective(cfg, run.base, [(3, str(run.checkpoints[-1]))], settings)
+    m = record.metrics
+    win = m["win_rate_vs_base"]
+    cap = str(cfg.eval.max_new_tokens or 128)
+    correct = {}
+    for name, model in (("base", run.base), ("iter3", str(run.checkpoints[-1]))):
+        code, _, err = cli("eval", model, "--suites", "ifeval", "--limit", str(IFEVAL_PROMPTS), "--max-new-tokens", cap,
+                           "--out", tmp_path / f"ifeval-{name}")
+        assert code == 0, err
+        correct[name] = ifeval_correct(tmp_path / f"ifeval-{name}")
+    b, c, p = mcnemar_decrease_p(correct["base"], correct["iter3"])
+    print(f"\nSPPO objective, iteration 3 vs base on {win.n} held-out prompts (training preference model): win rate "
+          f"{win.value:.1f}% [95% CI {win.ci_low:.1f}, {win.ci_high:.1f}]; greedy answers differ on "
+          f"{m['differing_answers'].value:.0f}%; empty {m['empty_answers'].value:.0f} vs base "
+          f"{m['base_empty_answers'].value:.0f}; repeated-token {m['repeated_token_answers'].value:.0f} vs base "
+          f"{m['base_repeated_token_answers'].value:.0f}")
+    print(f"IFEval prompt-level strict, first {IFEVAL_PROMPTS} prompts (<= {cap} tokens): base "
+          f"{sum(correct['base'].values())}, iter3 {sum(correct['iter3'].values())}; base-only right {b}, iter3-only "
+          f"right {c}; exact one-sided McNemar p = {p:.3f}")
+    assert win.value > 50 and win.ci_low > 50
+    assert m["differing_answers"].value >= 50
+    assert m["empty_answers"].value <= m["base_empty_answers"].value
+    assert m["repeated_token_answers"].value <= m["base_repeated_token_answers"].value
+    assert len(correct["base"]) == len(correct["iter3"]) == IFEVAL_PROMPTS
+    assert p >= 0.05, "iteration 3 is significantly worse than the base on IFEval"
+
+
+@pytest.mark.parametrize("base,mine,expected", [
+    ([1, 1, 1, 0], [1, 1, 1, 0], (0, 0, 1.0)),
+    ([1, 1, 1, 1, 1, 0], [0, 0, 0, 0, 0, 0], (5, 0, 1 / 32)),      # five losses, no wins: 0.5^5
+    ([1, 1, 0, 0], [0, 1, 1, 0], (1, 1, 0.75)),                      # P(X >= 1 | n=2) = 3/4
+])
+def test_mcnemar_exact_one_sided(base, mine, expected):
+    got = mcnemar_decrease_p(dict(enumerate(map(bool, base))), dict(enumerate(map(bool, mine))))
+    assert got[:2] == expected[:2] and got[2] == pytest.approx(expected[2])
