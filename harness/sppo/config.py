@@ -113,6 +113,23 @@ class EvalConfig(_Strict):
     seed: int = 0
 
 
+class ObjectiveConfig(_Strict):
+    """The SPPO objective on held-out prompts (objective.py): the training preference model's win rate of each
+    iteration's greedy answers against the base's."""
+
+    prompts: str = "bundled"
+    """"bundled" (prompts/heldout_prompts.jsonl, disjoint from the training prompts and every eval set) or a local
+    .jsonl file with a "prompt" field."""
+    n: int | None = Field(default=None, ge=1)
+    """Use the first n held-out prompts (file order); None = all."""
+    max_new_tokens: int = Field(default=64, ge=1)
+    """Length cap of every greedy answer."""
+    batch_size: int = Field(default=16, ge=1)
+    bootstrap: int = Field(default=2000, ge=100)
+    """Bootstrap resamples for the 95% interval of the win rate."""
+    seed: int = 0
+
+
 class SPPOConfig(_Strict):
     name: str = "SPPO"
     """Card row prefix: "<name> Iter 1"."""
@@ -124,6 +141,7 @@ class SPPOConfig(_Strict):
     ranker: RankerConfig = RankerConfig()
     train: TrainConfig = TrainConfig()
     eval: EvalConfig = EvalConfig()
+    objective: ObjectiveConfig = ObjectiveConfig()
 
     def digest(self, *sections: str) -> str:
         """A stable hash of the named sections (all when none), for step cache keys."""
