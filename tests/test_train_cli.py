@@ -177,7 +177,14 @@ def test_train_and_eval_runs_every_suite_on_every_checkpoint_and_writes_the_card
     assert (out / "report" / "Tiny-SPPO-plots" / "ifeval.png").exists()
     site = out / "report" / "site" / "index.html"
     assert site.is_file() and f"Viewer: {site}" in stdout and "Tiny-SPPO Iter 2" in site.read_text()
+    # The SPPO objective of every iteration, measured for real (the tiny checkpoints, the training preference
+    # model), stored as records with items, and on the card as its own table.
+    objective = {p.parent.name: json.loads(p.read_text()) for p in (out / "eval" / "records").glob("*/sppo_objective.json")}
+    assert sorted(r["iteration"] for r in objective.values()) == [1, 2]
+    assert all(r["metrics"]["win_rate_vs_base"]["n"] == 120 for r in objective.values())
+    assert len(list((out / "eval" / "samples").glob("*/sppo_objective/items.jsonl"))) == 2
+    assert "objective: iter 2 win rate vs base" in stdout and "SPPO objective" in text
 
-    # Rerun: training and evaluation are all reused.
+    # Rerun: training, evaluation and the objective are all reused.
     code, stdout, _ = cli("train-and-eval", "--iters", "2", "--config", cfg, "--out", out, "--no-progress")
-    assert code == 0 and "0 run, 3 already done" in stdout and stdout.count("reused (inputs unchanged)") == 10
+    assert code == 0 and "0 run, 5 already done" in stdout and stdout.count("reused (inputs unchanged)") == 10

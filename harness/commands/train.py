@@ -8,6 +8,7 @@ then the model card + plots and, when the config names a reference, the regressi
 from __future__ import annotations
 
 import argparse
+import hashlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,15 +22,17 @@ from harness.engines.context import ModelRef, RunOptions
 from harness.errors import UserError
 from harness.evaluation import ScaleOut, evaluate, outcome_line
 from harness.executors import Outcome
+from harness.identity import fingerprint
 from harness.io import slug
 from harness.judges import resolve_choice
 from harness.reporting import write_report
 from harness.results import load_records
 from harness.runlock import run_lock
 from harness.settings import Settings
+from harness.sppo import objective
 from harness.sppo.config import SPPOConfig, load_config, load_profile
 from harness.sppo.pipeline import TrainRun, run_training
-from harness.store import RunDir
+from harness.store import RunDir, write_items
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -70,6 +73,7 @@ def cmd_train_and_eval(args: argparse.Namespace, settings: Settings) -> int:
             for it in run.iterations
         ]
         evaluation = evaluate_checkpoints(cfg, models, out / "eval", settings, scale, progress=not args.no_progress)
+        measure_objective(cfg, run, RunDir(out / "eval"), settings, evaluation)
         report = render_report(cfg, out, evaluation, settings)
     _print_training(run, train_seconds)
     _print_evaluation(evaluation, report)
@@ -117,7 +121,7 @@ def evaluate_checkpoints(cfg: SPPOConfig, models: list[ModelRef], run_dir: Path,
     if ev.ran and models:
         backend = BackendOptions(backend=cfg.eval.backend, batch_size=cfg.eval.batch_size,
                                  chat_template=cfg.model.chat_template)
-        options = RunOptions(limit=cfg.eval.limit, seed=cfg.eval.seed, judge=cfg.eval.judge or resolve_choice(),
+        options = RunOptions(limit=cfg.eval.limit, suite_limits=tuple(sorted(cfg.eval.limits.items())), seed=cfg.eval.seed, judge=cfg.eval.judge or resolve_choice(),
                              max_new_tokens=cfg.eval.max_new_tokens, note=cfg.note)
         run = RunDir(run_dir)
 
@@ -132,6 +136,36 @@ def evaluate_checkpoints(cfg: SPPOConfig, models: list[ModelRef], run_dir: Path,
             ev.outcomes[o.unit.name] = o.status
     ev.seconds = time.perf_counter() - start
     return ev
+
+
+def measure_objective(cfg: SPPOConfig, run: TrainRun, store: RunDir, settings: Settings, ev: Evaluation) -> None:
+    """The SPPO objective (harness.sppo.objective) for every iteration, written as records + items next to the suites'
+    (suite `sppo_objective`); an iteration whose record has the same inputs is not measured again."""
+    start = time.perf_counter()
+    todo = []
+    for it in run.iterations:
+        label = f"{cfg.name} Iter {it.iteration}"
+        key = _objective_key(cfg, run.base, str(it.checkpoint), settings)
+        done = store.find(label, None, objective.SUITE)
+        if done is not None and done.run_key == key:
+            ev.outcomes[f"{label}/{objective.SUITE}"] = "skipped"
+        else:
+            todo.append((it.iteration, str(it.checkpoint), key))
+    if todo:
+        results = objective.evaluate_objective(cfg, run.base, [(t, c) for t, c, _ in todo], settings,
+                                               log=lambda line: print(line, flush=True))
+        for (_, _, key), (record, rows) in zip(todo, results, strict=True):
+            write_items(store.items_path(record.model, None, record.suite), rows)
+            store.write(record.model_copy(update={"run_key": key}))
+            ev.outcomes[f"{record.model}/{objective.SUITE}"] = "done"
+    ev.seconds += time.perf_counter() - start
+
+
+def _objective_key(cfg: SPPOConfig, base: str, checkpoint: str, settings: Settings) -> str:
+    parts = [cfg.digest("objective", "ranker", "model", "sampling"), "objective-v1",
+             fingerprint(base, cfg.model.chat_template, settings.fingerprint_db),
+             fingerprint(checkpoint, cache_db=settings.fingerprint_db)]
+    return hashlib.sha256("/".join(parts).encode()).hexdigest()
 
 
 def suite_unavailable(name: str, settings: Settings) -> str | None:
@@ -176,7 +210,7 @@ def _setup(args: argparse.Namespace) -> tuple[SPPOConfig, Path]:
         raise UserError(f"--iters {args.iters}: give a positive number of SPPO iterations (e.g. --iters 3)")
     cfg = load_config(args.config) if args.config else load_profile(args.profile)
     if args.command == "train-and-eval":
-        for name in cfg.eval.suites:
+        for name in [*cfg.eval.suites, *cfg.eval.limits]:
             get_suite(name)  # a typo fails now, not after hours of training
     out = args.out or Path("runs") / slug(cfg.name)
     if out.exists() and not out.is_dir():

@@ -12,7 +12,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, model_validator
 
 from harness.errors import UserError
 from harness.io import read_text
@@ -102,6 +102,8 @@ class EvalConfig(_Strict):
     suites: list[str] = Field(default_factory=lambda: ["ifeval", "alpaca_eval", "mt_bench"])
     limit: int | None = Field(default=None, ge=1)
     """Evaluate at most N items per task (smoke runs; records are marked partial)."""
+    limits: dict[str, PositiveInt] = Field(default_factory=dict)
+    """Per-suite limits that replace `limit` for the suites they name, e.g. {ifeval = 100, mt_bench = 10}."""
     max_new_tokens: int | None = Field(default=None, ge=1)
     """Cap every generation of every suite (smoke runs; lm-eval tasks and judged suites); None = each suite's own limit."""
     judge: str | None = None

@@ -31,6 +31,8 @@ import numpy as np
 
 from harness.backends.base import BackendOptions, ChatBackend, ChatRequest, Completion, SamplingParams
 from harness.errors import UserError
+from harness.identity import fingerprint
+from harness.provenance import package_versions
 from harness.records import Coverage, DatasetProvenance, ItemRow, JudgeInfo, Metric, Provenance, ResultRecord, now
 from harness.settings import Settings
 from harness.sppo import rank, sample
@@ -83,7 +85,7 @@ def evaluate_objective(
         judged = judge_pairs(ranker, prompts, answers, base_answers)
         record, rows = summarize(cfg, iteration, checkpoint, prompts, answers, base_answers, judged)
         record = record.model_copy(update={"judge": judge_info(ranker, base, cfg),
-                                           "provenance": _provenance(cfg, checkpoint, base, started)})
+                                           "provenance": _provenance(cfg, checkpoint, base, started, settings)})
         results.append((record, rows))
         win = record.metrics[METRIC]
         log(f"objective: iter {iteration} win rate vs base {win.value:.1f} "
@@ -215,17 +217,15 @@ def _policy_backend_factory(cfg: SPPOConfig, base: str, settings: Settings) -> B
     return open_backend
 
 
-def _provenance(cfg: SPPOConfig, checkpoint: str, base: str, started: object) -> Provenance:
-    from harness.judged import package_versions
-    from harness.sppo.checkpoint import model_fingerprint
-
+def _provenance(cfg: SPPOConfig, checkpoint: str, base: str, started: object, settings: Settings) -> Provenance:
     path = heldout_path(cfg.objective)
+    checkpoint_sha = fingerprint(checkpoint, cache_db=settings.fingerprint_db)
     return Provenance(
-        source="run", location=checkpoint, packages=package_versions(),
+        source="run", location=checkpoint, packages=package_versions(), checkpoint_sha256=checkpoint_sha,
         dataset=DatasetProvenance(id="sppo-bench held-out prompts", source=str(path),
                                   sha256=hashlib.sha256(path.read_bytes()).hexdigest()),
         generation={"temperature": 0.0, "max_new_tokens": cfg.objective.max_new_tokens,
-                    "backend": cfg.sampling.backend, "base": base, "base_fingerprint": model_fingerprint(base),
-                    "checkpoint_fingerprint": model_fingerprint(checkpoint),
+                    "backend": cfg.sampling.backend, "base": base, "base_fingerprint": fingerprint(base, cfg.model.chat_template, settings.fingerprint_db),
+                    "checkpoint_fingerprint": checkpoint_sha,
                     "objective": json.loads(cfg.objective.model_dump_json())},
         seed=cfg.objective.seed, started_at=started, finished_at=now())  # type: ignore[arg-type]
