@@ -6,6 +6,7 @@ The prompts are bundled with sppo-bench (harness/sppo/prompts/heldout_prompts.js
 disjoint from the training prompts and from every evaluation set. Not a quality measure by an independent judge.
 """
 
+from harness.scoring.items import Column, ItemStatistic, register_item_statistics
 from harness.specs import MetricSpec, SuiteSpec, register
 
 SPEC = register(
@@ -36,3 +37,20 @@ SPEC = register(
         paper="arXiv:2405.00675",
     )
 )
+
+
+def statistics() -> dict[str, ItemStatistic]:
+    """From the per-prompt rows objective.py writes: `preference` = 1 + P(iteration > base), `differs` 0/1; so
+    iterations compare with each other paired over the same held-out prompts."""
+    win = Column("win", lambda row: row.scores["preference"] - 1.0)
+    differs = Column("differs", lambda row: row.scores["differs"])
+    return {
+        "win_rate_vs_base": ItemStatistic("sppo_objective", "win_rate_vs_base", (win,), lambda s: 100.0 * s.mean("win"),
+                                          None, proportion=True),
+        "differing_answers": ItemStatistic("sppo_objective", "differing_answers", (differs,),
+                                           lambda s: 100.0 * s.mean("differs"), None, mcnemar="differs",
+                                           proportion=True),
+    }
+
+
+register_item_statistics("sppo_objective", statistics)

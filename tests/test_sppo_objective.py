@@ -181,6 +181,13 @@ def test_summary_from_hand_built_answers_and_preferences():
                                                                             "complete")
     assert [r.scores["preference"] for r in rows] == pytest.approx([1.5, 1.9, 1.7, 1.1])
     assert [r.item for r in rows] == ["h0", "h1", "h2", "h3"] and rows[1].answer == "iter b"
+    # The registered item statistics give back the record's numbers from its rows (cards and compare pair
+    # iterations over the same prompts through them).
+    import benchmarks  # noqa: F401  (registers the suites' item statistics)
+    from harness.scoring.items import statistic_for
+
+    assert statistic_for("sppo_objective", "win_rate_vs_base").value(rows) == pytest.approx(win.value)
+    assert statistic_for("sppo_objective", "differing_answers").value(rows) == pytest.approx(75.0)
 
 
 def test_failed_answers_are_left_out_and_counted():
