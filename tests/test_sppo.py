@@ -126,7 +126,9 @@ def test_bundled_prompts_are_valid_and_unique():
     from harness.sppo.sample import bundled_prompts_path
 
     prompts = read_prompt_file(bundled_prompts_path())
-    assert 60 <= len(prompts) <= 100 and len({p.id for p in prompts}) == len(prompts)
+    assert len({p.id for p in prompts}) == len(prompts) and len({p.text for p in prompts}) == len(prompts)
+    default = load_profile("default").prompts  # every iteration's part holds the profile's per-iteration count
+    assert len(prompts) >= default.parts * default.per_iteration
 
 
 @pytest.mark.parametrize(
