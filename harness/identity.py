@@ -21,7 +21,11 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-VERSION = 1
+VERSION = 2
+LOADER_KEYS = frozenset({"local_files_only", "cache_dir", "force_download", "token", "use_auth_token", "proxies",
+                         "revision", "subfolder", "_commit_hash"})
+"""Keys `save_pretrained` copies from the loading call into tokenizer_config.json (e.g. `local_files_only` when the
+hub was offline); they cannot change an output, so the fingerprint leaves them out (v2)."""
 WEIGHT_PATTERNS = ("*.safetensors", "*.bin", "*.pt", "*.gguf", "model.safetensors.index.json",
                    "pytorch_model.bin.index.json")
 CONFIG_FILES = ("config.json", "generation_config.json")
@@ -56,8 +60,20 @@ def identify(source: str | Path, chat_template: str | None = None, cache_db: Pat
             return Identity(_digest(payload), "hub-id")
     files = checkpoint_files(local)
     hashes = _FileHashes(cache_db)
-    payload = {"v": VERSION, "files": [[f.name, hashes.sha256(f)] for f in files], "chat_template": chat_template}
+    payload = {"v": VERSION, "files": [[f.name, _file_digest(f, hashes)] for f in files], "chat_template": chat_template}
     return Identity(_digest(payload), "content", len(files))
+
+
+def _file_digest(path: Path, hashes: _FileHashes) -> str:
+    """sha256 of the file; for tokenizer_config.json, of its JSON without the loader-only keys."""
+    if path.name == "tokenizer_config.json":
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return hashes.sha256(path)  # not JSON: its bytes are its identity
+        if isinstance(data, dict):
+            return _digest({k: v for k, v in data.items() if k not in LOADER_KEYS})
+    return hashes.sha256(path)
 
 
 def checkpoint_files(folder: Path) -> list[Path]:

@@ -51,6 +51,20 @@ def test_fingerprint_is_by_content_not_path(tiny_pair, tmp_path):
     assert fingerprint(a, chat_template="{{ messages }}") != fingerprint(a)
 
 
+def test_loader_only_tokenizer_keys_do_not_change_the_fingerprint_and_real_ones_do(tiny_pair, tmp_path):
+    """save_pretrained writes the loading call's `local_files_only` into tokenizer_config.json: the same weights saved
+    online and offline must share a fingerprint (found by a clean-clone run that missed every cache entry)."""
+    a, _ = tiny_pair
+    offline, longer = tmp_path / "offline", tmp_path / "longer"
+    for folder, key, value in ((offline, "local_files_only", True), (longer, "model_max_length", 7)):
+        shutil.copytree(a, folder)
+        config = json.loads((folder / "tokenizer_config.json").read_text())
+        config[key] = value
+        (folder / "tokenizer_config.json").write_text(json.dumps(config, indent=1))
+    assert fingerprint(offline) == fingerprint(a)
+    assert fingerprint(longer) != fingerprint(a)
+
+
 def test_a_change_in_the_middle_of_the_weights_changes_the_fingerprint(tmp_path):
     """The old identity hashed the first and last MiB: two files differing only in the middle shared cache entries."""
     folder = tmp_path / "m"
