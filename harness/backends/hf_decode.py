@@ -223,7 +223,7 @@ def _padded_pass(model: Any, prompts: Sequence[list[int]], rows: list[int], mask
 def _forward(model: Any, input_ids: Any, mask: Any, positions: Any, cache: Any) -> Any:
     """Logits of the last position of each row, after feeding `input_ids` at `positions`."""
     attention = mask[:, : cache.get_seq_length() + input_ids.shape[1]]
-    out = model(input_ids=input_ids, attention_mask=attention, position_ids=positions, cache=cache, use_cache=True,
+    out = model(input_ids=input_ids, attention_mask=attention, position_ids=positions, past_key_values=cache, use_cache=True,
                 logits_to_keep=1)
     return out.logits[:, -1]
 
