@@ -12,10 +12,29 @@ from pathlib import Path
 
 from harness.data.manifest import Manifest, load_manifest
 from harness.data.pulling import Outcome, all_targets, pull, where_from
+from harness.data.verify import verified_identity, verify
 from harness.errors import UserError
 from harness.settings import Settings
 
-__all__ = ["Manifest", "Outcome", "ensure", "load_manifest", "nltk_dir", "pull", "require", "suite_dir"]
+__all__ = ["Manifest", "Outcome", "data_identity", "ensure", "has_offline_source", "load_manifest", "nltk_dir", "pull",
+           "require", "suite_dir"]
+
+
+def memo_db(settings: Settings) -> Path:
+    """Where the sha256 of pulled data files are remembered by (path, size, mtime, ctime, inode)."""
+    return settings.home / "data-hashes.sqlite"
+
+
+def data_identity(settings: Settings, folder: Path) -> str | None:
+    """Content identity of a pulled folder, its files checked against their manifest first (UserError on a mismatch);
+    None for a folder no manifest describes."""
+    return verified_identity(folder, memo_db(settings))
+
+
+def has_offline_source(suite: str) -> bool:
+    """Whether `data pull --data-dir` can build the suite from a mirror (not only from the hub)."""
+    target = all_targets().get(suite)
+    return target is not None and any(part.mirror or part.wheel or part.urls for part in target.parts)
 
 
 def suite_dir(settings: Settings, suite: str) -> Path:
@@ -31,6 +50,7 @@ def require(settings: Settings, suite: str, part: str | None = None) -> Path:
     manifest = load_manifest(folder)
     if manifest is None:
         raise UserError(where_from(target))
+    verify(folder, manifest, memo_db(settings))  # the bytes about to be read are the ones pulled, or a refusal
     if part is not None and part not in {p.name for p in manifest.parts}:
         known = [p for p in target.parts if p.name == part]
         if not known:

@@ -18,10 +18,11 @@ Files = dict[str, bytes]
 
 
 def convert(kind: str, files: Files, origin: str) -> Files:
-    try:
-        fn = CONVERTERS[kind]
-    except KeyError:
-        raise ValueError(f"no converter {kind!r}") from None
+    from harness.data.convert_open_llm import CONVERTERS as OPEN_LLM
+
+    fn = CONVERTERS.get(kind) or OPEN_LLM.get(kind)
+    if fn is None:
+        raise ValueError(f"no converter {kind!r}")
     return fn(files, origin)
 
 
@@ -158,6 +159,10 @@ def write_jsonl(rows: Iterable[dict[str, Any]]) -> bytes:
 
 
 def count_rows(name: str, data: bytes) -> int | None:
+    if name.endswith(".csv"):
+        from harness.data.convert_open_llm import csv_rows
+
+        return csv_rows(data)
     if name.endswith(".jsonl"):
         return sum(1 for line in data.split(b"\n") if line.strip())
     if name.endswith(".json"):

@@ -132,7 +132,7 @@ def hub_file(settings: Settings, repo_id: str, filename: str) -> tuple[bytes, st
 def verify_bytes(data: bytes, expected: str, what: str) -> None:
     got = sha256_bytes(data)
     if got != expected:
-        raise UserError(f"{what}: sha256 {got[:16]}… does not match the pinned {expected[:16]}…; refused, "
+        raise UserError(f"{what}: sha256 {got} does not match the pinned {expected}; refused, "
                         "the data already pulled is kept")
 
 

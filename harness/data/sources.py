@@ -57,6 +57,10 @@ class Mirror:
     paths: tuple[str, ...]
     dests: tuple[str, ...]
     convert: str
+    sha256: tuple[str, ...] = ()
+    """Pinned sha256 of each path (same order), checked on the bytes read; empty: unpinned (a canonical-layout copy)."""
+    origin: str | None = None
+    """Where the pinned files come from (repo@commit), recorded as the manifest's source revision."""
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,8 @@ class Part:
     """Layouts a `--data-dir` mirror may have for this part, tried in order."""
     required: bool = True
     """False: the suite is usable without this part (arena_hard v0.1 has no offline source)."""
+    hub_first: bool = False
+    """Try the target's hub dataset (every config and split, as `datasets` reads it) before the mirrors."""
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,7 @@ A suite whose data or judge cannot be resolved yet gets a key that says so; runn
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import asdict
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +53,7 @@ def _judged_inputs(suite: str, ctx: RunContext) -> dict[str, Any]:
         "judge_backend": backend,
         "judge_checkpoint": _local_judge_fingerprint(ctx) if not judge.official else None,
         "prompt_hash": impl.prompt_hash(judge, data),
-        "data": _data_identity(folder),
+        "data": _data_identity(folder, ctx),
     }
 
 
@@ -79,28 +77,20 @@ def _lm_eval_data(suite: str, ctx: RunContext) -> str | None:
     from harness.specs import SUITES
 
     spec = SUITES.get(suite)
-    if ctx.options.data_dir:
-        folder = Path(ctx.options.data_dir) / suite
-        return _data_identity(folder) if folder.is_dir() else None
+    if ctx.options.data_dir and (Path(ctx.options.data_dir) / suite).is_dir():
+        return _data_identity(Path(ctx.options.data_dir) / suite, ctx)
     folder = ctx.settings.data_dir / suite
-    if folder.is_dir():
-        return _data_identity(folder)
+    if folder.is_dir():  # pulled (also what `--data-dir` with upstream files converts into the data home)
+        return _data_identity(folder, ctx)
+    if ctx.options.data_dir:
+        return None
     return f"hub:{spec.dataset.id}@{spec.dataset.revision}" if spec.dataset else None
 
 
-def _data_identity(folder: Path) -> str:
-    """The pulled data's manifest identity, else a digest of the folder's files (a user mirror)."""
-    from harness.data.manifest import manifest_sha256
+def _data_identity(folder: Path, ctx: RunContext) -> str:
+    """The content identity of pulled data, every file checked against its manifest (a file changed since the pull is
+    refused: UserError, so the key says so and never matches a finished unit); a user mirror: its files' sha256."""
+    from harness.data import data_identity, memo_db
+    from harness.data.verify import files_identity
 
-    return manifest_sha256(folder) or _files_digest(str(folder))
-
-
-@lru_cache(maxsize=64)
-def _files_digest(folder: str) -> str:
-    h = hashlib.sha256()
-    root = Path(folder)
-    for p in sorted(root.rglob("*")):
-        if p.is_file() and p.suffix in {".jsonl", ".json", ".csv", ".parquet", ".txt"}:
-            st = p.stat()
-            h.update(f"{p.relative_to(root)}:{st.st_size}:{st.st_mtime_ns}\n".encode())
-    return h.hexdigest()
+    return data_identity(ctx.settings, folder) or files_identity(folder, memo_db(ctx.settings))

@@ -5,7 +5,6 @@ data lives (`dataset_path: json`, `data_files`, a split name when a split is abs
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Iterator, Mapping
@@ -80,8 +79,8 @@ def task_sources(spec: SuiteSpec, ctx: RunContext, gen_dir: Path) -> TaskSources
         notes.append(f"{local} has no few-shot split for {len(carved)} of {len(leaves)} tasks: their few-shot examples "
                      f"are the first {spec.num_fewshot} scored-split items, removed from scoring; not comparable "
                      "with the leaderboard's number")
-    revision, sha = _manifest_source(local)
-    dataset = DatasetProvenance(id=hub_id, revision=revision, source=str(local), sha256=sha or _folder_digest(local))
+    dataset = DatasetProvenance(id=hub_id, revision=_manifest_source(local), source=str(local),
+                                sha256=_content_identity(local, ctx))
     return TaskSources(task, [*shipped, gen_dir], dataset, max(max_gen, default=None), notes=notes)
 
 
@@ -102,10 +101,15 @@ def local_data_dir(spec: SuiteSpec, ctx: RunContext) -> Path | None:
     mirror = ctx.options.data_dir
     if mirror:
         folder = Path(mirror) / spec.name
-        if not folder.is_dir():
+        if folder.is_dir():
+            return folder
+        from harness.data import ensure, has_offline_source
+
+        if not has_offline_source(spec.name):
             raise UserError(f"{folder}: no {spec.name} data in the mirror {mirror}; lay it out as "
                             f"{spec.name}/<config>/<split>.jsonl or drop the data-dir option")
-        return folder
+        # a mirror of the upstream files (../shared/data): converted into the data home once, then read from there
+        return Path(ensure(ctx.settings, spec.name, data_dir=Path(mirror)))
     from harness.models import hub_reachable
 
     if not ctx.settings.offline and hub_reachable():
@@ -144,13 +148,16 @@ def _offline_override(spec: SuiteSpec, leaf: str, cfg: Mapping[str, Any], local:
         files.update(_carve_fewshot(Path(files[eval_split]), eval_split, carve_into, _shots(spec, cfg),
                                     derived / "carved" / (config_name or leaf)))
         carved.append(leaf)
-    override.update({"dataset_path": "json", "dataset_name": None, "dataset_kwargs": {"data_files": files}})
+    # GPQA is served as CSV (the hub's own files, read by the csv builder as the hub does); everything else as JSONL
+    builder = "csv" if any(f.endswith(".csv") for f in files.values()) else "json"
+    override.update({"dataset_path": builder, "dataset_name": None, "dataset_kwargs": {"data_files": files}})
     return override
 
 
 def _split_file(spec: SuiteSpec, local: Path, config_name: str | None, split: str, derived: Path) -> Path | None:
     """<suite>/<config>/<split>.jsonl, or `data pull`'s by_subject/<config>/, or the config's rows of <split>.jsonl."""
-    for candidate in (local / (config_name or "") / f"{split}.jsonl", local / "by_subject" / (config_name or "") / f"{split}.jsonl"):
+    for candidate in (local / (config_name or "") / f"{split}.jsonl", local / "by_subject" / (config_name or "") / f"{split}.jsonl",
+                      local / (config_name or "") / f"{split}.csv"):
         if candidate.is_file():
             return candidate
     column = SUBSET_COLUMNS.get(spec.name)
@@ -277,25 +284,21 @@ def _write_if_changed(path: Path, text: str) -> Path:
     return atomic_write_text(path, text)
 
 
-def _manifest_source(local: Path) -> tuple[str | None, str | None]:
-    """(revision, sha256) of what `sppo-bench data pull` fetched, from the folder's manifest.json."""
+def _manifest_source(local: Path) -> str | None:
+    """Where `sppo-bench data pull` fetched the folder from (source@revision), from its manifest.json."""
     from harness.data.manifest import load_manifest
 
     manifest = load_manifest(local)
     if manifest is None:
-        return None, None
+        return None
     sources = [p.source for p in manifest.parts]
-    revision = ", ".join(f"{s.id}@{s.revision}" if s.revision else s.id for s in sources)
-    sha = sources[0].sha256 if len(sources) == 1 else None
-    return revision or None, sha
+    return ", ".join(f"{s.id}@{s.revision}" if s.revision else s.id for s in sources) or None
 
 
-def _folder_digest(local: Path) -> str:
-    """sha256 over the data files' names, sizes and mtimes: a cheap identity for a mirror without a manifest."""
-    h = hashlib.sha256()
-    for p in sorted(local.rglob("*.jsonl")):
-        st = p.stat()
-        h.update(f"{p.relative_to(local)}:{st.st_size}:{st.st_mtime_ns}\n".encode())
-    return h.hexdigest()
+def _content_identity(local: Path, ctx: RunContext) -> str:
+    """The data's identity by content: the pulled folder's files checked against their manifest (a changed file is
+    refused), or a user mirror's files hashed."""
+    from harness.data import data_identity, memo_db
+    from harness.data.verify import files_identity
 
-
+    return data_identity(ctx.settings, local) or files_identity(local, memo_db(ctx.settings))
