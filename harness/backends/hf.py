@@ -27,6 +27,7 @@ from typing import Any
 
 from harness.backends.base import BackendOptions, ChatRequest, ChoiceRequest, Completion, Message, SamplingParams
 from harness.backends.hf_decode import decode, quantize_int8
+from harness.backends.precision import Precision, resolve_precision
 from harness.backends.threads import limit_torch_threads
 from harness.errors import UserError
 from harness.identity import fingerprint
@@ -35,7 +36,6 @@ from harness.models import validate_checkpoint
 
 FINGERPRINT_VERSION = 2
 _WEIGHT_PATTERNS = ("*.safetensors", "pytorch_model*.bin", "model*.bin")
-_DTYPES = ("auto", "float32", "bfloat16", "float16")
 
 
 def build(options: BackendOptions, fingerprint_db: Path | None = None) -> HFBackend:
@@ -51,8 +51,11 @@ class HFBackend:
 
     name = "hf"
 
-    def __init__(self, tokenizer: Any, load_model: Callable[[], Any], *, batch_size: int = 8, fingerprint: str) -> None:
+    def __init__(self, tokenizer: Any, load_model: Callable[[], Any], *, batch_size: int = 8, fingerprint: str,
+                 precision: Precision | None = None) -> None:
         self.tokenizer = tokenizer
+        self.precision = precision or Precision("float32", None, "given")
+        """The dtype the model runs in and why (harness.backends.precision); part of the fingerprint."""
         self.batch_size = max(1, batch_size)
         self._fingerprint = fingerprint
         self._load_model = load_model
@@ -68,7 +71,10 @@ class HFBackend:
         import transformers
 
         device = pick_device(options.device)
-        dtype = pick_dtype(options.dtype, device)
+        precision = resolve_precision(options.dtype, source, torch.device(device).type)
+        if options.extra.get("quantize") and options.dtype == "auto":
+            precision = Precision("float32", precision.declared, "quantize=int8 quantizes float32 weights")
+        dtype = getattr(torch, precision.dtype)
         quantize, threads = _parse_extra(options.extra, device, str(dtype))
         template = read_text(Path(options.chat_template), "chat template file") if options.chat_template else None
         transformers.logging.set_verbosity_error()
@@ -97,7 +103,7 @@ class HFBackend:
             return quantize_int8(model) if quantize == "int8" else model
 
         fp = backend_fingerprint(source, template, str(dtype), torch.device(device).type, quantize, fingerprint_db)
-        return cls(tokenizer, load_model, batch_size=options.batch_size, fingerprint=fp)
+        return cls(tokenizer, load_model, batch_size=options.batch_size, fingerprint=fp, precision=precision)
 
     @property
     def model(self) -> Any:
@@ -225,7 +231,7 @@ def backend_fingerprint(source: str, template: str | None, dtype: str, device: s
     if quantize:  # only when set, so unquantized models keep their fingerprints
         ident["quantize"] = quantize
     digest = hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:16]
-    return f"hf:{Path(source).name or source}:{digest}"
+    return f"hf:{Path(source).name or source}@{dtype.removeprefix('torch.')}:{digest}"
 
 
 def pick_device(device: str) -> str:
@@ -240,18 +246,6 @@ def pick_device(device: str) -> str:
     except RuntimeError:
         raise UserError(f"--device {device}: not a torch device; use cpu, cuda, cuda:N or auto") from None
     return device
-
-
-def pick_dtype(dtype: str, device: str) -> Any:
-    import torch
-
-    if dtype not in _DTYPES:
-        raise UserError(f"--dtype {dtype}: choose one of {', '.join(_DTYPES)}")
-    if dtype == "auto":
-        if device.startswith("cuda"):
-            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return torch.float32  # bf16/fp16 matmuls are slow or unsupported on most CPUs
-    return getattr(torch, dtype)
 
 
 # ---- helpers ------------------------------------------------------------------------------------------------------

@@ -287,8 +287,19 @@ def _provenance(spec: SuiteSpec, model: ModelRef, ctx: RunContext, data: Path, c
                                   revision=spec.dataset.revision if spec.dataset else None, source=str(data),
                                   sha256=manifest_sha256(data)),
         generation={"max_new_tokens": cap, "temperatures": temperatures, "backend": ctx.backend.backend,
-                    "best_of_n": n},
+                    "dtype": _dtype(model, ctx), "best_of_n": n},
         seed=ctx.options.seed, git_sha=git_sha(), started_at=started, finished_at=now())
+
+
+def _dtype(model: ModelRef, ctx: RunContext) -> str:
+    """The dtype the answers were generated in (harness.backends.precision: `auto` is the checkpoint's own)."""
+    from harness.backends import resolve_checkpoint
+    from harness.backends.precision import options_dtype
+
+    opts = ctx.backend
+    if opts.backend not in ("hf", "vllm"):
+        return opts.dtype
+    return options_dtype(opts.backend, opts.dtype, opts.device, resolve_checkpoint(ctx.settings, model.checkpoint))
 
 
 def _generation_notes(failed: Sequence[int]) -> tuple[str, ...]:

@@ -72,6 +72,7 @@ def unit_key(unit: Unit, ctx: RunContext) -> str:
     from harness.provenance import package_versions
 
     backend = {k: v for k, v in dataclasses.asdict(ctx.backend).items() if k not in {"max_concurrency", "use_cache"}}
+    engine = engine_inputs(unit.suite, unit.model, ctx)
     payload = {
         "v": KEY_VERSION,
         "model": dataclasses.asdict(unit.model),
@@ -79,11 +80,38 @@ def unit_key(unit: Unit, ctx: RunContext) -> str:
         "shard": [unit.shard, unit.num_shards],
         "options": dataclasses.asdict(ctx.options),
         "backend": backend,
-        "engine": engine_inputs(unit.suite, unit.model, ctx),
+        "engine": engine,
+        "precision": unit_precision(unit, ctx, local_judge=bool(engine.get("judge_checkpoint"))),
         "packages": package_versions(),
     }
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:24]
+
+
+def unit_precision(unit: Unit, ctx: RunContext, local_judge: bool = False) -> dict[str, str]:
+    """The dtypes the unit's checkpoint (and a local judge) run in: `--dtype auto` resolves per checkpoint and per
+    machine (harness.backends.precision), so the resolved dtype is part of the key."""
+    from harness.backends import LOCAL_BACKENDS, resolve_checkpoint
+    from harness.backends.base import BackendOptions
+    from harness.backends.precision import resolve_device, resolve_precision
+    from harness.errors import UserError
+
+    def dtype(opts: BackendOptions, model: str | None) -> str:
+        if opts.backend not in LOCAL_BACKENDS:
+            return opts.dtype
+        try:
+            checkpoint = resolve_checkpoint(ctx.settings, model)
+        except UserError as exc:  # running the unit fails with the reason
+            return f"unresolved: {exc}"
+        return resolve_precision(opts.dtype, checkpoint, resolve_device(opts.device)).dtype
+
+    out = {"model": dtype(ctx.backend, unit.model.checkpoint)}
+    if local_judge:  # the judged suite's judge is a local model (harness.engines.judge_backend._local)
+        judge = ctx.options.judge_backend
+        own = judge is None and ctx.backend.backend == "hf" and \
+            resolve_checkpoint(ctx.settings, None) == resolve_checkpoint(ctx.settings, unit.model.checkpoint)
+        out["judge"] = out["model"] if own else dtype(judge or BackendOptions(backend="hf"), judge.model if judge else None)
+    return out
 
 
 def unit_keys(units: Sequence[Unit], ctx: RunContext) -> dict[Unit, str]:

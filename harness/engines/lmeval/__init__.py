@@ -23,6 +23,7 @@ from harness.engines.lmeval.model import (
     cached_lm,
     fit_generation_to_context,
     load_lm,
+    run_dtype,
     truncation_notes,
 )
 from harness.engines.lmeval.results import build_record
@@ -65,7 +66,7 @@ def run_suite(spec: SuiteSpec, model: ModelRef, ctx: RunContext) -> ResultRecord
         dataset=sources.dataset,
         notes=notes,
         extra_generation={"apply_chat_template": leaderboard_v2, "fewshot_as_multiturn": leaderboard_v2,
-                          "backend": ctx.backend.backend, "dtype": ctx.backend.dtype, "device": ctx.backend.device,
+                          "backend": ctx.backend.backend, "dtype": run_dtype(model, ctx), "device": ctx.backend.device,
                           "batch_size": ctx.backend.batch_size, "gen_kwargs_override": gen_kwargs},
         git_sha=git_sha(),
     )

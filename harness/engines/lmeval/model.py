@@ -33,7 +33,7 @@ def load_lm(model: ModelRef, ctx: RunContext) -> Any:
     if opts.backend == "hf":
         from harness.engines.lmeval.generation import BatchedGenerationHFLM
 
-        lm: Any = BatchedGenerationHFLM(pretrained=checkpoint, device=device, dtype=opts.dtype,
+        lm: Any = BatchedGenerationHFLM(pretrained=checkpoint, device=device, dtype=run_dtype(model, ctx),
                                         batch_size=opts.batch_size, generation_batch_size=opts.batch_size)
     elif opts.backend == "vllm":
         try:
@@ -50,6 +50,16 @@ def load_lm(model: ModelRef, ctx: RunContext) -> Any:
     if opts.chat_template:
         lm.tokenizer.chat_template = Path(opts.chat_template).read_text(encoding="utf-8")
     return lm
+
+
+def run_dtype(model: ModelRef, ctx: RunContext) -> str:
+    """The dtype the backend runs `model` in (`--dtype auto`: the checkpoint's own where this machine computes in it,
+    harness.backends.precision); what the record and the request cache name."""
+    from harness.backends.precision import options_dtype
+    from harness.models import resolve_model
+
+    opts = ctx.backend
+    return options_dtype(opts.backend, opts.dtype, opts.device, resolve_model(ctx.settings, model.checkpoint))
 
 
 def apply_user_cap(gen_kwargs: dict[str, Any] | None, notes: list[str], max_gen_toks: int | None,
@@ -115,7 +125,7 @@ def cached_lm(lm: Any, model: ModelRef, ctx: RunContext) -> Any:
     model = identified(model, ctx)
     template = getattr(getattr(lm, "tokenizer", None), "chat_template", None)
     parts = {"checkpoint": model.fingerprint or model.checkpoint, "backend": ctx.backend.backend,
-             "dtype": ctx.backend.dtype, "chat_template": template, "lm_eval": _lm_eval_version()}
+             "dtype": run_dtype(model, ctx), "chat_template": template, "lm_eval": _lm_eval_version()}
     namespace = hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
     return json_cached(lm, GenerationCache(ctx.settings.cache_db), namespace)
 
