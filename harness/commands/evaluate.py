@@ -47,6 +47,8 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     if args.suites is not None and not args.suites.strip(" ,"):
         raise UserError("--suites is empty; name at least one suite (see `sppo-bench suites`)")
     specs = parse_suite_list(args.suites, DEFAULT_SUITES)
+    # an average (open_llm_v2, open_llm_v1) runs its member suites; the card computes the average from their records
+    specs = list({m.name: m for s in specs for m in ([get_suite(n) for n in s.aggregate_of] or [s])}.values())
     options = run_options(args)
     for name, _ in options.suite_limits:
         get_suite(name)  # an unknown suite name fails with suggestions
