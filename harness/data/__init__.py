@@ -16,8 +16,27 @@ from harness.data.verify import verified_identity, verify
 from harness.errors import UserError
 from harness.settings import Settings
 
-__all__ = ["Manifest", "Outcome", "data_identity", "ensure", "has_offline_source", "load_manifest", "nltk_dir", "pull",
-           "require", "suite_dir"]
+__all__ = ["Manifest", "MissingData", "Outcome", "data_identity", "ensure", "has_offline_source", "load_manifest",
+           "missing_reason", "nltk_dir", "pull", "require", "suite_dir"]
+
+
+class MissingData(Exception):
+    """A suite's data is not in the data home (and the hub is not used). Not a UserError on purpose: in a run of many
+    suites (`--suites open_llm_v2`, the main job) that one unit fails with this reason in its record, so the card names
+    the missing suite and the command that gets it, and the other suites still run."""
+
+
+def missing_reason(settings: Settings, suite: str) -> str | None:
+    """None when the suite's data is pulled; else one line naming the command that gets it."""
+    target = _target(suite)
+    if load_manifest(settings.data_dir / target.folder) is not None:
+        return None
+    from harness.data.pulling import has_pinned_source
+
+    if target.hub and not has_pinned_source(target):
+        return f"{suite}: hub only: run `sppo-bench data pull --suites {suite}` where the hub is reachable"
+    return (f"{suite}: not pulled: run `sppo-bench data pull --suites {suite}` (with the hub, or `--data-dir DIR` "
+            "holding its pinned upstream files, e.g. ../shared/data)")
 
 
 def memo_db(settings: Settings) -> Path:
@@ -68,6 +87,24 @@ def ensure(settings: Settings, suite: str, data_dir: Path | None = None) -> Path
     for outcome in pull(settings, [target.name], data_dir=data_dir):
         if outcome.status == "failed":
             raise UserError(outcome.message)
+    return require(settings, suite)
+
+
+def from_mirror(settings: Settings, suite: str, mirror: Path) -> Path | None:
+    """`eval --data-dir DIR` where DIR holds upstream files (../shared/data) rather than the converted layout: the
+    suite is converted into the data home once and read from there. None when the suite has no mirror layout at all;
+    MissingData for a hub-only suite the mirror lacks; UserError when the mirror's pinned files are wrong."""
+    from harness.data.pulling import has_pinned_source
+
+    target = all_targets().get(suite)
+    if target is None or not has_offline_source(suite):
+        return None
+    outcome = pull(settings, [target.name], data_dir=mirror)[0]
+    if outcome.status == "failed":
+        reason = missing_reason(settings, suite)
+        if reason and target.hub and not has_pinned_source(target):
+            raise MissingData(reason)
+        raise UserError(outcome.message)
     return require(settings, suite)
 
 

@@ -17,7 +17,7 @@ from types import MappingProxyType
 from harness.data.sources import Mirror, Part, Target
 
 BBH_REPO = "suzgunmirac/BIG-Bench-Hard@9ee07bd481fe"
-GPQA_ZIP = "idavidrein/gpqa@56686c06f5e1 dataset.zip (copy: mlfoundations/dclm@361714bdd60b eval/gpqa/dataset.zip)"
+GPQA_ZIP = "idavidrein/gpqa@56686c06f5e1 dataset.zip"  # byte-identical copy from mlfoundations/dclm@361714bdd60b
 MATH_REPO = "ZubinGou/math-evaluation-harness@db77bc6bb2a1"
 GSM8K_REPO = "openai/grade-school-math@3101c7d50724"
 TRUTHFULQA_REPO = "sylinrl/TruthfulQA@013686a06be7"

@@ -103,19 +103,23 @@ def local_data_dir(spec: SuiteSpec, ctx: RunContext) -> Path | None:
         folder = Path(mirror) / spec.name
         if folder.is_dir():
             return folder
-        from harness.data import ensure, has_offline_source
+        from harness.data import from_mirror
 
-        if not has_offline_source(spec.name):
+        # a mirror of the upstream files (../shared/data): converted into the data home once, then read from there
+        pulled = from_mirror(ctx.settings, spec.name, Path(mirror))
+        if pulled is None:
             raise UserError(f"{folder}: no {spec.name} data in the mirror {mirror}; lay it out as "
                             f"{spec.name}/<config>/<split>.jsonl or drop the data-dir option")
-        # a mirror of the upstream files (../shared/data): converted into the data home once, then read from there
-        return Path(ensure(ctx.settings, spec.name, data_dir=Path(mirror)))
+        return pulled
     from harness.models import hub_reachable
 
     if not ctx.settings.offline and hub_reachable():
         return None
-    from harness.data import require
+    from harness.data import MissingData, missing_reason, require
 
+    reason = missing_reason(ctx.settings, spec.name)
+    if reason:
+        raise MissingData(reason)
     return Path(require(ctx.settings, spec.name))
 
 

@@ -1,0 +1,213 @@
+"""Open LLM Leaderboard data offline: BBH, GPQA, MATH Lvl 5, GSM8K, TruthfulQA from the pinned upstream files in
+../shared/data/open_llm, converted to the hub datasets' layout (issue 19).
+
+Expected values come from outside the code: row counts from ../shared/data/MANIFEST.md (written out below), document
+hashes from lm-eval results files that logged the hub's own documents (../shared/data/published, SOURCES.md rows 4-7),
+hashed here with lm-eval's own `hash_string` exactly as its evaluator hashes a logged document.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+from pathlib import Path
+
+import pytest
+
+from harness.data import pull, require
+from harness.errors import UserError
+from harness.settings import Settings
+from tests.conftest import require_shared
+
+SUITES = ("bbh", "gpqa", "math_lvl5", "gsm8k", "truthfulqa_mc2")
+
+# ../shared/data/MANIFEST.md, section open_llm/ (rows)
+BBH_ROWS = {"causal_judgement": 187, "penguins_in_a_table": 146, "snarks": 178}  # every other task: 250
+BBH_NOT_LEADERBOARD = {"dyck_languages", "multistep_arithmetic_two", "word_sorting"}
+GPQA_ROWS = {"gpqa_main": 448, "gpqa_diamond": 198, "gpqa_extended": 546}
+MATH_LEVEL5 = {"algebra": 307, "counting_and_probability": 123, "geometry": 132, "intermediate_algebra": 280,
+               "number_theory": 154, "prealgebra": 193, "precalculus": 135}
+GPQA_SHUFFLED = ("choice1", "choice2", "choice3", "choice4", "answer")
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory) -> Settings:
+    shared = require_shared("data")
+    settings = Settings(home=tmp_path_factory.mktemp("home"), offline=True)
+    for outcome in pull(settings, list(SUITES), data_dir=shared):
+        assert outcome.status == "pulled", outcome.message
+    return settings
+
+
+@pytest.fixture(scope="module")
+def published() -> dict[str, dict[int, dict]]:
+    """task -> doc_id -> lm-eval's logged sample, from every published results file with embedded samples."""
+    out: dict[str, dict[int, dict]] = {}
+    for path in sorted(require_shared("data/published/lm_eval_samples").rglob("*.json")):
+        for task, rows in (json.loads(path.read_text(encoding="utf-8")).get("samples") or {}).items():
+            for row in rows:
+                out.setdefault(task, {})[row["doc_id"]] = row
+    return out
+
+
+def _rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]
+
+
+def _tasks(settings: Settings, suite: str, tmp_path: Path) -> dict:
+    """lm-eval's own tasks for the suite, loaded through the generated YAMLs that point at the pulled data."""
+    from lm_eval.tasks import TaskManager
+
+    from harness.backends.base import BackendOptions
+    from harness.catalog import get_suite
+    from harness.engines.context import RunContext, RunOptions
+    from harness.engines.lmeval.tasks import task_sources
+    from harness.store import RunDir
+
+    ctx = RunContext(settings=settings, run=RunDir(tmp_path / "run"), backend=BackendOptions(device="cpu"),
+                     options=RunOptions())
+    sources = task_sources(get_suite(suite), ctx, tmp_path / "tasks" / suite)
+    assert sources.dataset.sha256 and sources.dataset.source == str(settings.data_dir / suite)
+    manager = TaskManager(include_path=[str(p) for p in sources.include_paths], include_defaults=False)
+    return manager.load([sources.task])["tasks"]
+
+
+def _doc_hash(doc: dict) -> str:
+    """lm-eval's evaluator: hash_string(json.dumps(doc, indent=2, default=handle_non_serializable, ensure_ascii=False))."""
+    from lm_eval.utils import handle_non_serializable, hash_string
+
+    return hash_string(json.dumps(doc, indent=2, default=handle_non_serializable, ensure_ascii=False))
+
+
+def test_row_counts_per_config_equal_the_manifest(home):
+    bbh = require(home, "bbh")
+    counts = {p.parent.name: len(_rows(p)) for p in bbh.glob("*/test.jsonl")}
+    assert len(counts) == 27
+    assert all(counts[t] == BBH_ROWS.get(t, 250) for t in counts)
+    assert sum(n for t, n in counts.items() if t not in BBH_NOT_LEADERBOARD) == 5761
+
+    import datasets
+
+    gpqa = require(home, "gpqa")
+    for config, n in GPQA_ROWS.items():
+        ds = datasets.load_dataset("csv", data_files=str(gpqa / config / "train.csv"), split="train",
+                                   cache_dir=str(home.home / "hf"))
+        assert len(ds) == n
+
+    math = require(home, "math_lvl5")
+    rows = {c: _rows(math / c / "test.jsonl") for c in MATH_LEVEL5}
+    assert sum(len(r) for r in rows.values()) == 5000
+    assert {c: sum(r["level"] == "Level 5" for r in rs) for c, rs in rows.items()} == MATH_LEVEL5
+    assert all(list(r) == ["problem", "level", "solution", "type"] for rs in rows.values() for r in rs)
+
+    gsm = require(home, "gsm8k")
+    assert (len(_rows(gsm / "main" / "test.jsonl")), len(_rows(gsm / "main" / "train.jsonl"))) == (1319, 7473)
+    tqa = _rows(require(home, "truthfulqa_mc2") / "multiple_choice" / "validation.jsonl")
+    assert len(tqa) == 817 and list(tqa[0]) == ["question", "mc1_targets", "mc2_targets"]
+    assert set(tqa[0]["mc2_targets"]) == {"choices", "labels"}
+
+
+@pytest.mark.parametrize("suite,prefix,n_tasks", [("bbh", "leaderboard_bbh_", 24), ("math_lvl5", "leaderboard_math_", 7),
+                                                  ("gpqa", "leaderboard_gpqa_", 3)])
+def test_documents_hash_as_lm_eval_logged_the_hubs(home, published, tmp_path, suite, prefix, n_tasks):
+    """Every subtask with a published doc_hash: our converted documents, loaded by lm-eval's shipped task (process_docs
+    included), hash exactly as lm-eval hashed the hub's. GPQA's process_docs shuffles the four answers with Python's
+    global random state (which depends on every task loaded before it), so its four shuffled fields are taken from the
+    published document and all 80 upstream columns are ours."""
+    tasks = _tasks(home, suite, tmp_path)
+    expected = {t: rows for t, rows in published.items() if t.startswith(prefix)}
+    assert len(expected) == n_tasks and set(expected) <= set(tasks)
+    checked = 0
+    for name, rows in expected.items():
+        docs = list(tasks[name].eval_docs)
+        for doc_id, sample in rows.items():
+            doc = dict(docs[doc_id])
+            if suite == "gpqa":
+                assert sorted(doc[k] for k in GPQA_SHUFFLED[:4]) == sorted(sample["doc"][k] for k in GPQA_SHUFFLED[:4])
+                doc.update({k: sample["doc"][k] for k in GPQA_SHUFFLED})
+            assert _doc_hash(doc) == sample["doc_hash"], f"{name} doc {doc_id}"
+            checked += 1
+    assert checked >= 4 * n_tasks
+
+
+def test_three_known_bbh_defects_score_zero_as_lm_eval_does(home, tmp_path, caplog):
+    """One movie_recommendation target and two ruin_names targets are not among the options lm-eval lists: lm-eval
+    warns and scores them 0 whatever the model prefers; the converted data keeps them, and they behave the same."""
+    tasks = _tasks(home, "bbh", tmp_path)
+    defects = []
+    for name, task in tasks.items():
+        for doc in task.eval_docs:
+            gold, choices = task.doc_to_target(doc), task.doc_to_choice(doc)
+            # lm-eval's rule: a digit target is an index ("6" in object_counting), any other string must be a choice
+            if not (gold < len(choices) if isinstance(gold, int) else gold in choices):
+                defects.append((name, doc))
+    assert sorted(n for n, _ in defects) == ["leaderboard_bbh_movie_recommendation", "leaderboard_bbh_ruin_names",
+                                             "leaderboard_bbh_ruin_names"]
+    for name, doc in defects:
+        task = tasks[name]
+        n = len(task.doc_to_choice(doc))
+        for best in range(n):  # whichever option the model prefers, lm-eval scores 0
+            lls = [(0.0 if i == best else -10.0, i == best) for i in range(n)]
+            with caplog.at_level(logging.WARNING):
+                result = task.process_results(doc, lls)
+            assert result["acc_norm"] == 0.0
+        assert "Label index was not in within range" in caplog.text
+
+
+def test_gsm8k_and_truthfulqa_run_through_the_shipped_tasks(home, tmp_path):
+    gsm = _tasks(home, "gsm8k", tmp_path)["gsm8k"]
+    assert len(list(gsm.eval_docs)) == 1319 and len(list(gsm.fewshot_docs())) == 7473
+    tqa = _tasks(home, "truthfulqa_mc2", tmp_path)["truthfulqa_mc2"]
+    doc = next(iter(tqa.eval_docs))
+    assert tqa.doc_to_target(doc) == 0 and len(tqa.doc_to_choice(doc)) == len(doc["mc2_targets"]["choices"])
+
+
+def test_tampered_source_is_refused_and_previous_data_kept(tmp_path, cli, monkeypatch):
+    """One byte changed in a copy of the mirror: `data pull` refuses in one line naming the file and the expected
+    sha256, exit 2, and the copy pulled before is left as it was."""
+    from harness.data.open_llm import BBH_SHA256
+
+    shared = require_shared("data")
+    mirror = tmp_path / "mirror"
+    shutil.copytree(shared / "open_llm" / "bbh", mirror / "open_llm" / "bbh")
+    settings = Settings(home=tmp_path / "home", offline=True)
+    assert pull(settings, ["bbh"], data_dir=mirror)[0].status == "pulled"
+    before = {p: p.read_bytes() for p in (settings.data_dir / "bbh").rglob("*") if p.is_file()}
+
+    victim = mirror / "open_llm" / "bbh" / "snarks.json"
+    victim.chmod(0o644)
+    data = bytearray(victim.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    victim.write_bytes(bytes(data))
+    actual = hashlib.sha256(bytes(data)).hexdigest()
+
+    monkeypatch.setenv("SPPO_BENCH_HOME", str(settings.home))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    code, _, err = cli("data", "pull", "--suites", "bbh", "--force", "--data-dir", mirror)
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
+    assert str(victim) in err and BBH_SHA256["snarks"] in err and actual in err
+    after = {p: p.read_bytes() for p in (settings.data_dir / "bbh").rglob("*") if p.is_file()}
+    assert after == before
+
+
+def test_gpqa_is_never_printed_by_data_pull(tmp_path, cli, monkeypatch):
+    """The GPQA authors ask that the questions never appear in plain text: the pull prints counts only."""
+    shared = require_shared("data")
+    monkeypatch.setenv("SPPO_BENCH_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    code, out, err = cli("data", "pull", "--suites", "gpqa", "--data-dir", shared)
+    assert code == 0, err
+    import datasets
+
+    ds = datasets.load_dataset("csv", data_files=str(tmp_path / "home" / "data" / "gpqa" / "gpqa_main" / "train.csv"),
+                               split="train", cache_dir=str(tmp_path / "hf"))
+    for row in ds.select(range(20)):
+        assert row["Question"][:40] not in out + err
+
+
+def test_hub_only_suite_names_the_command_that_gets_it(tmp_path):
+    settings = Settings(home=tmp_path / "home", offline=True)
+    with pytest.raises(UserError, match=r"hub only: run `sppo-bench data pull --suites musr` where the hub is reachable"):
+        require(settings, "musr")
