@@ -1,9 +1,14 @@
 """Regression check: compare result metrics with reference metrics, metric by metric, failing closed.
 
 A metric regresses when it is worse than the reference by more than max(abs_tol, sigma * SE), where SE combines both
-sides' standard errors, each taken from the record's stderr, else its 95% CI (width / 3.92), else a bootstrap over its
-items (when the side is a run directory holding items.jsonl), else binomial from n and the value (for a proportion);
-the table says which. Improvements never fail unless two-sided. Fails also:
+sides' standard errors, each resolved by the rule the card uses (harness.scoring.uncertainty: the record's CI, an
+average's members, a bootstrap over its items when the side is a run directory holding items.jsonl, the record's
+stderr, binomial from n and the value for a proportion); the table says which. Improvements never fail unless
+two-sided. Fails also (exit status 1, as a regression):
+- `invalid`: a value or standard error on either side that is not a finite number (NaN, inf): never a pass;
+- `not comparable`: a judged suite whose reference and result were judged by different judges (judge id, model,
+  prompt hash, fingerprint; harness.judgematch), unless `allow_judge_mismatch`, which compares them and names the
+  difference in the `judges` warning column;
 - `failed`: the result record of a reference metric failed;
 - `missing`: a suite's headline metric (the registry's; the card's first column except MT-Bench, whose headline is the
   average) is in the reference and not in the results, for a model the results hold; the reason comes from the result
@@ -16,27 +21,25 @@ from __future__ import annotations
 
 import math
 import xml.etree.ElementTree as ET
-import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from statistics import NormalDist
 from typing import Literal
 
 from harness.cards import coverage_text, is_partial, with_averages
 from harness.catalog import get_suite
 from harness.errors import UserError
+from harness.judgematch import judge_mismatch
 from harness.records import ItemRow, Metric, ResultRecord
-from harness.scoring.items import statistics_for
-from harness.stats import LEVEL, binomial_se
+from harness.scoring.uncertainty import Estimate, resolve
 from harness.store import RunDir, read_items
 from harness.tables import escape_cell
 
 Match = Literal["label", "iteration"]
-Verdict = Literal["pass", "info", "regression", "improvement", "changed", "failed", "missing", "partial",
-                  "missing (allowed)", "only in reference", "only in results"]
-FAILING: frozenset[str] = frozenset({"regression", "changed", "failed", "missing", "partial"})
+Verdict = Literal["pass", "info", "regression", "improvement", "changed", "failed", "missing", "partial", "invalid",
+                  "not comparable", "missing (allowed)", "only in reference", "only in results"]
+FAILING: frozenset[str] = frozenset({"regression", "changed", "failed", "missing", "partial", "invalid",
+                                     "not comparable"})
 _EPS = 1e-9  # card numbers carry float noise (7.90 - 7.40 = 0.5000000000000004): a drop equal to the tolerance passes
-_Z = NormalDist().inv_cdf(0.5 + LEVEL / 2)
 SE_RESAMPLES = 2_000
 """Bootstrap resamples for an SE from items (the SE, not a tail percentile, so fewer than a CI needs)."""
 
@@ -54,7 +57,9 @@ class Comparison:
     se_from: str = "—"
     """Where each side's standard error came from: `reference side / results side`."""
     reason: str = ""
-    """Why a metric is missing, partial or failed (one line)."""
+    """Why a metric is missing, partial, failed, invalid or not comparable (one line)."""
+    judges: str = ""
+    """The judges' difference, when it was compared anyway (`allow_judge_mismatch`)."""
 
     @property
     def delta(self) -> float | None:
@@ -76,14 +81,16 @@ def compare(
     *,
     allow_missing: Sequence[str] = (),
     allow_partial: bool = False,
+    allow_judge_mismatch: bool = False,
     reference_run: RunDir | None = None,
     results_run: RunDir | None = None,
 ) -> list[Comparison]:
     """Every metric of either side, matched by (model label or iteration, variant, suite, metric). `allow_missing`:
     `SUITE` or `SUITE:METRIC` entries whose missing headline does not fail; `*_run`: the run directory a side was read
     from (its items give standard errors the records lack)."""
-    if abs_tol < 0 or sigma < 0:
-        raise UserError("--abs-tol and --sigma must be >= 0; pass non-negative tolerances")
+    for name, value in (("--abs-tol", abs_tol), ("--sigma", sigma)):
+        if not (math.isfinite(value) and value >= 0):
+            raise UserError(f"{name} {value}: must be a finite number >= 0; pass a non-negative tolerance")
     allowed = _allowed(allow_missing)
     ref = _Side(with_averages(list(reference)), match, "reference", reference_run)
     res = _Side(with_averages(list(results)), match, "results", results_run)
@@ -105,10 +112,21 @@ def compare(
                       "--limit, or pass --allow-partial to compare it anyway")
             out.append(Comparison(shown, variant, suite, metric, a.value, b.value, None, "partial", reason=reason))
             continue
-        (se_a, from_a), (se_b, from_b) = ref.stderr(ref_record, metric), res.stderr(res_record, metric)
-        tol = max(abs_tol, sigma * math.sqrt(sum(s * s for s in (se_a, se_b) if s is not None)))
+        mismatch = judge_mismatch(ref_record, res_record) or ""
+        if mismatch and not allow_judge_mismatch:
+            out.append(Comparison(shown, variant, suite, metric, a.value, b.value, None, "not comparable",
+                                  reason=f"{mismatch}; pass --allow-judge-mismatch to compare them anyway"))
+            continue
+        ea, eb = ref.estimate(ref_record, metric), res.estimate(res_record, metric)
+        se_from = f"{ea.method or '—'} / {eb.method or '—'}"
+        bad = _not_finite(a, ea, "reference") + _not_finite(b, eb, "result")
+        if bad:
+            out.append(Comparison(shown, variant, suite, metric, a.value, b.value, None, "invalid", se_from,
+                                  f"{'; '.join(bad)}: not a finite number, so no verdict; fix the record", mismatch))
+            continue
+        tol = max(abs_tol, sigma * math.sqrt(sum(e.se * e.se for e in (ea, eb) if e.se is not None)))
         verdict = _verdict(suite, metric, b.value - a.value, tol, two_sided)
-        out.append(Comparison(shown, variant, suite, metric, a.value, b.value, tol, verdict, f"{from_a} / {from_b}"))
+        out.append(Comparison(shown, variant, suite, metric, a.value, b.value, tol, verdict, se_from, judges=mismatch))
     if not any(c.verdict not in ("only in reference", "only in results") for c in out):
         hint = "" if match == "iteration" else "; if the run labels differ from the card's, try --match iteration"
         raise UserError(f"no metric appears in both the reference and the results{hint}")
@@ -120,13 +138,16 @@ def exit_code(comparisons: list[Comparison]) -> int:
 
 
 def markdown(comparisons: list[Comparison]) -> str:
-    lines = ["| model | suite | metric | reference | result | delta | tolerance | SE from (ref / res) | verdict |",
-             "|---|---|---|---:|---:|---:|---:|---|---|"]
+    warn = any(c.judges for c in comparisons)  # compared across judges (--allow-judge-mismatch): a warning column
+    lines = ["| model | suite | metric | reference | result | delta | tolerance | SE from (ref / res) | verdict |"
+             + (" judges |" if warn else ""), "|---|---|---|---:|---:|---:|---:|---|---|" + ("---|" if warn else "")]
     for c in comparisons:
         label = f"{c.model} ({c.variant})" if c.variant else c.model
         cells = [escape_cell(label), c.suite, c.metric, _fmt(c, c.reference), _fmt(c, c.result),
                  _fmt(c, c.delta, signed=True), "—" if c.tolerance is None else f"{c.tolerance:.3g}", c.se_from,
                  _verdict_cell(c.verdict)]
+        if warn:
+            cells.append(f"**warning: {escape_cell(c.judges)}**" if c.judges else "")
         lines.append("| " + " | ".join(cells) + " |")
     reasons = [f"- {c.verdict.upper()}: {escape_cell(c.name)}: {' '.join(c.reason.split())}" for c in comparisons
                if c.reason and (c.verdict in FAILING or c.verdict == "missing (allowed)")]
@@ -166,6 +187,8 @@ class _Side:
         self.records: dict[tuple, ResultRecord] = {}
         self.run = run
         self._items: dict[tuple, list[ItemRow]] = {}
+        self._estimates: dict[tuple, Estimate] = {}
+        self._by_key = {r.key: r for r in records}
         for r in records:
             spec = get_suite(r.suite)  # unknown suite -> UserError with suggestions
             who: str | int = r.model if match == "label" else (r.iteration if r.iteration is not None else f"? {r.model}")
@@ -181,29 +204,19 @@ class _Side:
                 self.metrics[k] = (r, metric)
         self.rows = {(who, variant) for who, variant, _ in self.records}
 
-    def stderr(self, record: ResultRecord, key: str) -> tuple[float | None, str]:
-        """The metric's standard error and its source: stderr, CI, bootstrap (items), binomial, or none."""
-        m = record.metrics[key]
-        if m.stderr is not None:
-            return m.stderr, "stderr"
-        if m.ci_low is not None and m.ci_high is not None:
-            return (m.ci_high - m.ci_low) / (2 * _Z), "CI"
-        statistic = statistics_for(record.suite).get(key)
-        rows = self.items(record) if statistic is not None else []
-        if statistic is not None and rows:
-            try:
-                interval = statistic.interval(rows, SE_RESAMPLES, [0, zlib.crc32(record.suite.encode())])
-                if abs(interval.value - m.value) <= 1e-6 * max(1.0, abs(m.value)) and math.isfinite(interval.se):
-                    return interval.se, "bootstrap"
-            except (KeyError, TypeError):  # the items lack a value this metric needs
-                pass
-        n = m.n
-        if n is None and key == get_suite(record.suite).headline and record.coverage:
-            n = record.coverage.scored
-        if statistic is not None and statistic.proportion and n and 0.0 <= m.value <= 100.0:
-            return 100.0 * binomial_se(m.value / 100.0, n), "binomial"
-        return None, "—"
-
+    def estimate(self, record: ResultRecord, key: str) -> Estimate:
+        """The metric's precision by the shared rule (harness.scoring.uncertainty); an average's from its members."""
+        cached = self._estimates.get((record.key, key))
+        if cached is None:
+            members = None
+            spec = get_suite(record.suite)
+            if spec.aggregate_of:
+                found = [self._by_key.get((record.model, record.variant, m)) for m in spec.aggregate_of]
+                if all(r is not None for r in found):
+                    members = [self.estimate(r, get_suite(r.suite).headline) for r in found if r is not None]
+            cached = resolve(record, key, self.items(record), SE_RESAMPLES, 0, members)
+            self._estimates[(record.key, key)] = cached
+        return cached
 
     def items(self, record: ResultRecord) -> list[ItemRow]:
         """The record's items.jsonl rows (none without a run directory or file), read once."""
@@ -253,6 +266,14 @@ def _allowed(entries: Sequence[str]) -> set[tuple[str, str | None]]:
             spec.metric(metric.strip())
         out.add((spec.name, metric.strip() or None))
     return out
+
+
+def _not_finite(m: Metric, e: Estimate, side: str) -> list[str]:
+    """What on one side is not a finite number: its value, or the standard error its tolerance would use."""
+    bad = [] if math.isfinite(m.value) else [f"the {side} value is {m.value}"]
+    if e.se is not None and not math.isfinite(e.se):
+        bad.append(f"the {side} standard error ({e.method}) is {e.se}")
+    return bad
 
 
 def _verdict(suite: str, metric: str, change: float, tol: float, two_sided: bool) -> Verdict:

@@ -5,35 +5,38 @@ Holm-adjusted p-values across the rows. Where both sides have per-item results (
 the items both scored: a paired bootstrap that recomputes the metric through the suite's own aggregation
 (harness.scoring.items) on each resample, seeded per suite; McNemar's exact test gives p for 0/1 accuracies. A side
 without items (a published card, a reference JSON), or a metric no item statistic recomputes (AlpacaEval's LC win rate),
-falls back to an unpaired normal test from each side's standard error: the record's stderr, else its CI, else a
-bootstrap over its items, else binomial from its n and value; the row says which. A row with none of these says why.
+falls back to an unpaired normal test from each side's standard error, resolved by the rule the card and the gate use
+(harness.scoring.uncertainty); the row says where each came from. A row with none of these says why.
+The test is on the scale of the reported Δ: the bootstrap recomputes the reported (leaderboard-normalized) metric;
+McNemar gives p only where that metric is a linear function of raw accuracy.
 The Open LLM Leaderboard averages are compared through their member suites: the average of the members' paired
 bootstrap differences (suites are independent item sets, so their resamples are independent).
+
+Judged suites are compared only when both sides were judged by the same judge (harness.judgematch): otherwise the row
+says "different judges: ... — not comparable" and carries no test, unless `allow_judge_mismatch`, which tests it and
+puts the difference in the row's `judges` warning. A non-finite record value gets no test; a non-finite item score is
+an error naming the item.
 """
 
 from __future__ import annotations
 
-import zlib
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
-from statistics import NormalDist
 from typing import Literal
 
 import numpy as np
 
 from harness.catalog import get_suite, suites
-from harness.errors import UserError
+from harness.judgematch import judge_mismatch
 from harness.records import ItemRow, Metric, ResultRecord
-from harness.results import load_records, run_dir
+from harness.scoring import averages
 from harness.scoring.items import ItemStatistic, statistics_for, table_for, unavailable_reason
+from harness.scoring.uncertainty import Estimate, count, resolve, same, suite_seed
 from harness.stats import (
     DEFAULT_RESAMPLES,
-    LEVEL,
     ItemTable,
     Paired,
-    binomial_se,
-    bootstrap_ci,
     bootstrap_p_value,
     holm,
     mcnemar,
@@ -41,12 +44,13 @@ from harness.stats import (
     percentile_ci,
     unpaired_normal,
 )
-from harness.store import ITEMS_FILE, RunDir, item_key, read_items
+from harness.store import item_key
 
 MCNEMAR = "McNemar exact + paired bootstrap CI"
 BOOTSTRAP = "paired bootstrap"
 UNPAIRED = "unpaired normal"
 NONE = "none"
+NOT_COMPARABLE = "not comparable"
 Metrics = Literal["all", "headline"]
 
 
@@ -76,10 +80,12 @@ class Row:
     """Items both sides scored (None for an unpaired row)."""
     method: str
     note: str = ""
+    judges: str = ""
+    """Set when the two sides' judges differ and the comparison was allowed anyway (`allow_judge_mismatch`)."""
 
 
 def compare(a: Side, b: Side, resamples: int = DEFAULT_RESAMPLES, seed: int = 0,
-            metrics: Metrics = "all") -> list[Row]:
+            metrics: Metrics = "all", allow_judge_mismatch: bool = False) -> list[Row]:
     """Rows for every (suite, metric) both sides carry (only each suite's headline with metrics="headline"), in the
     registry's suite order, with Holm-adjusted p-values across the rows."""
     a, b = _with_averages(a), _with_averages(b)
@@ -87,7 +93,12 @@ def compare(a: Side, b: Side, resamples: int = DEFAULT_RESAMPLES, seed: int = 0,
     rows: list[Row] = []
     draws: dict[str, np.ndarray] = {}
     for suite in [s for s in shared if not get_suite(s).aggregate_of]:
-        rows += _suite_rows(suite, a, b, resamples, _suite_seed(seed, suite), metrics, draws)
+        mismatch = judge_mismatch(a.records[suite], b.records[suite])
+        if mismatch and not allow_judge_mismatch:
+            rows += _not_comparable(suite, a, b, metrics, mismatch)
+            continue
+        found = _suite_rows(suite, a, b, resamples, seed, metrics, draws)
+        rows += [replace(r, judges=mismatch) for r in found] if mismatch else found
     for suite in [s for s in shared if get_suite(s).aggregate_of]:
         rows.append(_aggregate_row(suite, a, b, draws))
     order = {s: i for i, s in enumerate(shared)}
@@ -102,59 +113,36 @@ def unshared_suites(a: Side, b: Side) -> tuple[list[str], list[str]]:
     return only_a, [s for s in b.records if _usable(b, s) and not _usable(a, s)]
 
 
-def load_side(path: Path, model: str | None = None, option: str = "--model") -> Side:
-    """A run directory (RUN/records, items under RUN/samples), a train-and-eval folder (its run is OUT/eval), a reference
-    JSON, a record JSON or a model card. A source holding several models needs `model` (its label)."""
-    path = Path(path)
-    run = run_dir(path)
-    records = load_records(path)
-    labels = list(dict.fromkeys(r.label for r in records))
-    if not labels:
-        raise UserError(f"{path}: holds no result records; evaluate into it first or pass another source")
-    if model is None and len(labels) > 1:
-        raise UserError(f"{path} holds {len(labels)} models ({'; '.join(labels)}); choose one with {option} NAME")
-    label = model if model is not None else labels[0]
-    if label not in labels:
-        raise UserError(f"{path}: no model {label!r}; it holds {'; '.join(labels)} (pass one of them to {option})")
-    chosen = [r for r in records if r.label == label]
-    return side_from_run(run, chosen, str(path)) if run else Side(label, str(path), {r.suite: r for r in chosen})
-
-
-def side_from_run(run: RunDir, records: Sequence[ResultRecord], source: str | None = None) -> Side:
-    """One model's records (all with the same label) and the items.jsonl the run directory holds beside them."""
-    labels = {r.label for r in records}
-    if len(labels) != 1:
-        raise ValueError(f"a side is one model; got labels {sorted(labels)}")
-    items = {}
-    for r in records:
-        file = run.samples_dir(r.model, r.variant, r.suite) / ITEMS_FILE
-        if file.is_file():
-            items[r.suite] = read_items(file)
-    return Side(labels.pop(), source or str(run.root), {r.suite: r for r in records}, items)
-
-
 def _usable(side: Side, suite: str) -> bool:
     record = side.records.get(suite)
     return record is not None and record.status != "failed" and bool(record.metrics)
 
 
-def _suite_seed(seed: int, suite: str) -> list[int]:
-    """Each suite draws from its own stream: its numbers do not depend on which other suites are compared."""
-    return [seed, zlib.crc32(suite.encode())]
-
-
 # ------------------------------------------------------------------------------------------------------ one suite
 
-def _suite_rows(suite: str, a: Side, b: Side, resamples: int, seed: list[int], metrics: Metrics,
+def _not_comparable(suite: str, a: Side, b: Side, metrics: Metrics, why: str) -> list[Row]:
+    ra, rb = a.records[suite], b.records[suite]
+    names = [m for m in _ordered(suite, ra, rb) if metrics == "all" or m == get_suite(suite).headline]
+    return [Row(suite, m, ra.metrics[m].value, rb.metrics[m].value, rb.metrics[m].value - ra.metrics[m].value, None,
+                None, None, None, None, NOT_COMPARABLE, why) for m in names]
+
+
+def _suite_rows(suite: str, a: Side, b: Side, resamples: int, seed: int, metrics: Metrics,
                 draws: dict[str, np.ndarray]) -> list[Row]:
     spec = get_suite(suite)
     ra, rb = a.records[suite], b.records[suite]
     names = [m for m in _ordered(spec.name, ra, rb) if metrics == "all" or m == spec.headline]
     statistics = statistics_for(suite)
-    paired, why = _paired(suite, [statistics[m] for m in names if m in statistics], a, b, resamples, seed)
+    paired, why = _paired(suite, [statistics[m] for m in names if m in statistics], a, b, resamples,
+                          suite_seed(seed, suite))
     rows = []
     for m in names:
         ma, mb = ra.metrics[m], rb.metrics[m]
+        bad = [f"{side} {v}" for side, v in (("A", ma.value), ("B", mb.value)) if not math.isfinite(v)]
+        if bad:
+            rows.append(Row(suite, m, ma.value, mb.value, mb.value - ma.value, None, None, None, None, None, NONE,
+                            f"no test: the record value is not a finite number ({', '.join(bad)}); fix the record"))
+            continue
         if m in paired:
             result, method = paired[m]
             if m == spec.headline:
@@ -162,7 +150,7 @@ def _suite_rows(suite: str, a: Side, b: Side, resamples: int, seed: list[int], m
             rows.append(_paired_row(suite, m, ma, mb, result, method))
             continue
         reason = why.get(m) or unavailable_reason(suite, m)
-        rows.append(_unpaired_row(suite, m, ma, mb, statistics.get(m), a, b, reason, resamples, seed))
+        rows.append(_unpaired_row(suite, m, a, b, reason, resamples, seed))
     return rows
 
 
@@ -224,65 +212,42 @@ def _paired_row(suite: str, metric: str, ma: Metric, mb: Metric, result: Paired,
 
 
 def _close(x: float, y: float) -> bool:
-    return abs(x - y) <= 1e-6 * max(1.0, abs(y))
+    return same(x, y)
 
 
 # --------------------------------------------------------------------------------------------------------- unpaired
 
-def _unpaired_row(suite: str, metric: str, ma: Metric, mb: Metric, statistic: ItemStatistic | None, a: Side, b: Side,
-                  reason: str, resamples: int, seed: list[int]) -> Row:
-    n_a, n_b = ma.n or _scored(a, suite), mb.n or _scored(b, suite)
-    se_a, how_a = _stderr(ma, statistic, a.items.get(suite), n_a or n_b, resamples, seed)
-    se_b, how_b = _stderr(mb, statistic, b.items.get(suite), n_b or n_a, resamples, seed)
-    if se_a is None or se_b is None:
+def _unpaired_row(suite: str, metric: str, a: Side, b: Side, reason: str, resamples: int, seed: int) -> Row:
+    ra, rb = a.records[suite], b.records[suite]
+    ma, mb = ra.metrics[metric], rb.metrics[metric]
+    ea = resolve(ra, metric, a.items.get(suite), resamples, seed, n_hint=count(rb, metric))
+    eb = resolve(rb, metric, b.items.get(suite), resamples, seed, n_hint=count(ra, metric))
+    how_a, how_b = _how(ea), _how(eb)
+    if ea.se is None or eb.se is None or not (math.isfinite(ea.se) and math.isfinite(eb.se)):
         return Row(suite, metric, ma.value, mb.value, mb.value - ma.value, None, None, None, None, None, NONE,
                    f"no test: {reason}; SE unknown: A {how_a}, B {how_b}")
-    test = unpaired_normal((ma.value, se_a), (mb.value, se_b))
+    test = unpaired_normal((ma.value, ea.se), (mb.value, eb.se))
     return Row(suite, metric, ma.value, mb.value, test.delta, test.ci_low, test.ci_high, test.p_value, None, None,
                UNPAIRED, f"{reason}; SE: A {how_a}, B {how_b}")
 
 
-def _scored(side: Side, suite: str) -> int | None:
-    coverage = side.records[suite].coverage
-    return coverage.scored if coverage else None
-
-
-def _stderr(m: Metric, statistic: ItemStatistic | None, items: Sequence[ItemRow] | None, n: int | None,
-            resamples: int, seed: list[int]) -> tuple[float | None, str]:
-    """A side's standard error and where it came from: the record's stderr, its CI, its items, or binomial."""
-    if m.stderr is not None:
-        return m.stderr, "record stderr"
-    if m.ci_low is not None and m.ci_high is not None:
-        return (m.ci_high - m.ci_low) / (2 * NormalDist().inv_cdf(0.5 + LEVEL / 2)), "record CI width / 3.92"
-    if statistic is not None and items:
-        try:
-            interval = bootstrap_ci(statistic.table(items), statistic.statistic, resamples, seed)
-            return interval.se, f"bootstrap over its {interval.n} items"
-        except (KeyError, TypeError):
-            pass
-    if statistic is not None and statistic.proportion and n and 0.0 <= m.value <= 100.0:
-        return 100.0 * binomial_se(m.value / 100.0, n), f"binomial (n={n})"
-    return None, "no stderr, CI, items or n recorded"
+def _how(e: Estimate) -> str:
+    """Where a side's SE came from, in the row's note."""
+    if e.se is not None and not math.isfinite(e.se):
+        return f"{e.method} SE is {e.se} (not finite)"
+    return {"recorded": "record CI width / 3.92", "bootstrap": f"bootstrap over its {e.n} units",
+            "stderr": "record stderr", "binomial": f"binomial (n={e.n})", "members": "its member suites' SEs",
+            None: "no stderr, CI, items or n recorded"}[e.method]
 
 
 # ------------------------------------------------------------------------------------------------------- aggregates
 
 def _with_averages(side: Side) -> Side:
-    """Add the leaderboard averages a side lacks when all their members are there (the card computes them too)."""
-    records = dict(side.records)
-    for spec in suites():
-        members = [records.get(m) for m in spec.aggregate_of]
-        if not spec.aggregate_of or spec.name in records or not all(m is not None and _usable(side, m.suite)
-                                                                    for m in members):
-            continue
-        values = [m.metrics[get_suite(m.suite).headline].value for m in members if m is not None
-                  and get_suite(m.suite).headline in m.metrics]
-        if len(values) == len(members):
-            first = members[0]
-            assert first is not None
-            records[spec.name] = first.model_copy(update={"suite": spec.name, "metrics": {
-                spec.headline: Metric(value=float(np.mean(values)))}, "subtasks": {}, "coverage": None, "notes": []})
-    return replace(side, records=records)
+    """Add the leaderboard averages a side lacks when all their members are there (harness.scoring.averages, as the
+    card and the gate compute them)."""
+    usable = [r for r in side.records.values() if _usable(side, r.suite)]
+    added = averages.with_averages(usable, suites())[len(usable):]
+    return replace(side, records={**side.records, **{r.suite: r for r in added}})
 
 
 def _aggregate_row(suite: str, a: Side, b: Side, draws: Mapping[str, np.ndarray]) -> Row:

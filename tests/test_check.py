@@ -82,7 +82,7 @@ def test_ci_bounds_stand_in_for_a_missing_stderr():
     res = [rec("m", "arena_hard", {"score": Metric(value=21.0)})]
     (c,) = check.compare(ref, res, abs_tol=0.0, sigma=2.0)
     assert c.tolerance == pytest.approx(2 * 3.6 / (2 * norm.ppf(0.975))) and c.verdict == "regression"
-    assert c.se_from == "CI / —"
+    assert c.se_from == "recorded / —"
 
 
 def test_improvements_fail_only_when_two_sided(cli, tmp_path):

@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.compare import BOOTSTRAP, MCNEMAR, NONE, UNPAIRED, Side, compare, load_side
+from harness.compare import BOOTSTRAP, MCNEMAR, NONE, UNPAIRED, Side, compare
 from harness.errors import UserError
+from harness.sides import load_side
 from harness.store import ITEMS_FILE, RunDir
 
 MODELS = ("gpt-3.5-turbo-1106", "OpenHermes-2.5-Mistral-7B")
@@ -84,7 +85,8 @@ def test_cli_formats(alpaca_runs, cli) -> None:
     assert doc["rows"][0]["n_paired"] == 805 and doc["rows"][0]["ci_low"] < doc["rows"][0]["delta"]
 
 
-def test_a_card_without_items_falls_back_to_an_unpaired_test(alpaca_runs, seed_card: Path, cli, tmp_path: Path) -> None:
+def test_a_card_without_items_falls_back_to_an_unpaired_test(alpaca_runs, seed_card: Path, cli, tmp_path: Path,
+                                                             shared_data: Path) -> None:
     code, _, err = cli("compare", seed_card, alpaca_runs[MODELS[0]])
     assert code == 2 and "holds" in err and "Mistral7B-PairRM-SPPO Iter 1" in err and "--model-a" in err
     card = load_side(seed_card, "Mistral7B-PairRM-SPPO Iter 1", "--model-a")
@@ -92,8 +94,12 @@ def test_a_card_without_items_falls_back_to_an_unpaired_test(alpaca_runs, seed_c
     win = rows["win_rate"]
     assert win.method == UNPAIRED and win.n_paired is None and "A has no items" in win.note
     se_card = 100 * math.sqrt(0.2351 * 0.7649 / 805)  # binomial, n from the other side's record
-    assert "binomial (n=805)" in win.note and "B record stderr" in win.note
-    assert win.ci_high - win.ci_low == pytest.approx(2 * 1.959964 * math.hypot(se_card, 0.8904117511864436), rel=1e-5)
+    # B has items: the shared rule bootstraps them (before the record's stderr); the textbook SE of a mean over 805
+    # resampled instructions is sd / sqrt(n)
+    prefs = np.array([x["preference"] for x in json.loads(_annotations(shared_data, MODELS[0]).read_text())], float)
+    se_items = 100 * np.nanstd(prefs - 1) / math.sqrt(np.isfinite(prefs).sum())
+    assert "binomial (n=805)" in win.note and "B bootstrap over its 805 units" in win.note
+    assert win.ci_high - win.ci_low == pytest.approx(2 * 1.959964 * math.hypot(se_card, se_items), rel=0.02)
     assert rows["avg_length"].method == NONE and "SE unknown" in rows["avg_length"].note
     reference = tmp_path / "reference.json"  # the same card imported as a reference JSON reads the same
     code, _, _ = cli("reference", "import", seed_card, "--out", reference)
@@ -145,7 +151,7 @@ def test_sources_and_model_choice(tmp_path: Path, cli) -> None:
                        "--format", "json", "--resamples", "500")
     rows = json.loads(out)["rows"]
     assert code == 0 and [r["metric"] for r in rows] == ["turn_1", "turn_2", "average"]
-    assert all(r["n_paired"] == 48 for r in rows)  # 24 questions x 2 turns, train-and-eval folder: OUT/eval
+    assert all(r["n_paired"] == 24 for r in rows)  # 24 questions (both turns resampled together), OUT/eval
     code, _, err = cli("compare", tmp_path / "out", tmp_path / "other", "--model-a", "nobody")
     assert code == 2 and "no model 'nobody'" in err
 

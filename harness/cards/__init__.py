@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from statistics import fmean
 from urllib.parse import quote
 
 import jinja2
@@ -27,8 +26,9 @@ from harness.cards.iterations import iteration_section
 from harness.cards.notes import PARTIAL_MARK, checkpoint_rows, coverage_text, headline_caption, is_partial, table_notes
 from harness.catalog import get_suite, suites
 from harness.errors import UserError
-from harness.records import Metric, Provenance, ResultRecord
-from harness.specs import CARD_TABLES, CardTable, MetricSpec, SuiteSpec
+from harness.records import ResultRecord
+from harness.scoring import averages
+from harness.specs import CARD_TABLES, CardTable, MetricSpec
 from harness.stats import DEFAULT_RESAMPLES
 from harness.store import RunDir
 from harness.tables import escape_cell
@@ -261,42 +261,8 @@ def choose_subject(records: list[ResultRecord], wanted: str | None) -> str | Non
 
 
 def with_averages(records: list[ResultRecord]) -> list[ResultRecord]:
-    """Add open_llm_v1/v2 averages computed from the six member records when all are present and none is stored."""
-    index = {r.key: r for r in records}
-    added: list[ResultRecord] = []
-    for spec in suites():
-        if not spec.aggregate_of:
-            continue
-        for model, variant in dict.fromkeys((r.model, r.variant) for r in records):
-            if (model, variant, spec.name) in index:
-                continue
-            members = [index.get((model, variant, n)) for n in spec.aggregate_of]
-            present = [m for m in members if m is not None and m.status != "failed"]
-            if len(present) != len(members) or any(_headline(m) is None for m in present):
-                continue
-            added.append(_average_record(spec, present))
-    return records + added
-
-
-def _average_record(spec: SuiteSpec, members: list[ResultRecord]) -> ResultRecord:
-    first = members[0]
-    partial = any(is_partial(m) for m in members)
-    return ResultRecord(
-        model=first.model,
-        variant=first.variant,
-        iteration=first.iteration,
-        checkpoint=first.checkpoint,
-        suite=spec.name,
-        status="partial" if partial else "complete",
-        metrics={spec.headline: Metric(value=fmean(v for m in members if (v := _headline(m)) is not None))},
-        notes=[f"plain mean of {', '.join(spec.aggregate_of)} computed at report time"],
-        provenance=Provenance(source="aggregate", location=None),
-    )
-
-
-def _headline(record: ResultRecord) -> float | None:
-    metric = record.metrics.get(get_suite(record.suite).headline)
-    return None if metric is None else metric.value
+    """Add open_llm_v1/v2 averages computed from the member records when all are present and none is stored."""
+    return averages.with_averages(records, suites())
 
 
 def _label(model: str, variant: str | None) -> str:

@@ -1,52 +1,20 @@
-"""The 95% interval and n a card prints beside a number, and where the interval came from.
-
-Resolved per (record, metric), first that applies:
-1. `recorded`: the record's own ci_low / ci_high (Arena-Hard's bootstrap over battles);
-2. `bootstrap`: a percentile bootstrap over the record's items (`RUN/samples/<model>/<suite>/items.jsonl`, when the card
-   is rendered from a run directory), recomputing the metric through the suite's own aggregation
-   (harness.scoring.items); used only when the items give the record's value;
-3. `stderr`: value ± z·stderr from the record's standard error (lm-eval, alpaca_eval);
-4. `binomial`: value ± z·√(p(1−p)/n) for a metric that is a proportion of n items;
-5. `members`: an Open LLM Leaderboard average, from its members' standard errors (independent item sets):
-   ± z·√(Σ SE²)/k.
-A metric with none of these shows its n alone, or nothing (a published card has no n to show).
+"""The 95% interval and n a card prints beside a number, and where the interval came from: the rule is
+harness.scoring.uncertainty.resolve (the same one the regression gate and unpaired comparisons use); this module reads
+each record's items once, runs each bootstrap once, and says in a footnote how each interval was obtained.
+A metric with no interval shows its n alone, or nothing (a published card has no n to show).
 """
 
 from __future__ import annotations
 
-import math
-import zlib
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from statistics import NormalDist
-from typing import Literal
+from collections.abc import Iterable
 
 from harness.catalog import get_suite
 from harness.records import ItemRow, ResultRecord
-from harness.scoring.items import ItemStatistic, statistics_for
-from harness.stats import DEFAULT_RESAMPLES, LEVEL, binomial_se
+from harness.scoring.uncertainty import NOTHING, Estimate, Method, resolve
+from harness.stats import DEFAULT_RESAMPLES
 from harness.store import RunDir, read_items
 
-Method = Literal["recorded", "bootstrap", "stderr", "binomial", "members"]
-Z = NormalDist().inv_cdf(0.5 + LEVEL / 2)
-
-
-@dataclass(frozen=True)
-class Estimate:
-    """What the card knows of one number's precision."""
-
-    low: float | None = None
-    high: float | None = None
-    n: int | None = None
-    se: float | None = None
-    method: Method | None = None
-
-    @property
-    def has_interval(self) -> bool:
-        return self.low is not None and self.high is not None
-
-
-NOTHING = Estimate()
+__all__ = ["NOTHING", "Estimate", "Intervals", "Method", "describe"]
 
 
 def describe(method: Method | None, resamples: int) -> str:
@@ -75,7 +43,8 @@ class Intervals:
     def get(self, record: ResultRecord, metric: str) -> Estimate:
         key = (record.key, metric)
         if key not in self._done:
-            self._done[key] = self._resolve(record, metric)
+            self._done[key] = resolve(record, metric, self.items(record), self.resamples, self.seed,
+                                      self._members(record))
         return self._done[key]
 
     def items(self, record: ResultRecord) -> list[ItemRow] | None:
@@ -85,58 +54,10 @@ class Intervals:
             self._items[record.key] = read_items(path) if path is not None and path.is_file() else None
         return self._items[record.key]
 
-    def _resolve(self, record: ResultRecord, key: str) -> Estimate:
-        metric = record.metrics.get(key)
-        if metric is None or record.status == "failed":
-            return NOTHING
-        spec = get_suite(record.suite)
-        n = metric.n
-        if n is None and key == spec.headline and record.coverage:  # the items scored are the headline's n; another
-            n = record.coverage.scored  # metric may count fewer (MT-Bench's turn 1)
-        if metric.ci_low is not None and metric.ci_high is not None:
-            return Estimate(metric.ci_low, metric.ci_high, n, (metric.ci_high - metric.ci_low) / (2 * Z), "recorded")
-        if spec.aggregate_of:
-            return self._members(record, spec.aggregate_of) or Estimate(n=n)
-        statistic = statistics_for(record.suite).get(key)
-        boot = self._bootstrap(record, statistic, metric.value, n)
-        if boot is not None:
-            return boot
-        if metric.stderr is not None:
-            return _normal(metric.value, metric.stderr, n, "stderr")
-        if statistic is not None and statistic.proportion and n and 0.0 <= metric.value <= 100.0:
-            return _normal(metric.value, 100.0 * binomial_se(metric.value / 100.0, n), n, "binomial")
-        return Estimate(n=n)
-
-    def _bootstrap(self, record: ResultRecord, statistic: ItemStatistic | None, value: float,
-                   n: int | None) -> Estimate | None:
-        rows = self.items(record) if statistic is not None else None
-        if statistic is None or not rows:
-            return None
-        try:
-            interval = statistic.interval(rows, self.resamples, [self.seed, zlib.crc32(record.suite.encode())])
-        except (KeyError, TypeError):  # the rows lack a value this metric needs
-            return None
-        if not _same(interval.value, value) or not (math.isfinite(interval.ci_low) and math.isfinite(interval.ci_high)):
-            return None  # the items are not what the record scored: an interval about them would be about other numbers
-        if n is None and statistic.metric == get_suite(record.suite).headline:
-            n = interval.n
-        return Estimate(interval.ci_low, interval.ci_high, n, interval.se, "bootstrap")
-
-    def _members(self, record: ResultRecord, members: Sequence[str]) -> Estimate | None:
-        value = record.metrics[get_suite(record.suite).headline].value
+    def _members(self, record: ResultRecord) -> list[Estimate] | None:
+        """An average's member estimates (None when a member is absent)."""
+        members = get_suite(record.suite).aggregate_of
         found = [self.records.get((record.model, record.variant, m)) for m in members]
-        estimates = [self.get(r, get_suite(r.suite).headline) for r in found if r is not None]
-        if len(estimates) != len(members) or any(e.se is None for e in estimates):
+        if not members or any(r is None for r in found):
             return None
-        se = math.sqrt(sum(e.se**2 for e in estimates if e.se is not None)) / len(members)
-        counts = [e.n for e in estimates]
-        total = sum(c for c in counts if c is not None) if all(c is not None for c in counts) else None
-        return _normal(value, se, total, "members")
-
-
-def _normal(value: float, se: float, n: int | None, method: Method) -> Estimate:
-    return Estimate(value - Z * se, value + Z * se, n, se, method)
-
-
-def _same(x: float, y: float) -> bool:
-    return abs(x - y) <= 1e-6 * max(1.0, abs(y))
+        return [self.get(r, get_suite(r.suite).headline) for r in found if r is not None]

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 
 from harness.cards.notes import headline_caption
 from harness.catalog import get_suite, suites
-from harness.compare import Row, Side, compare
+from harness.compare import NOT_COMPARABLE, Row, Side, compare
 from harness.records import ItemRow, ResultRecord
 from harness.stats import DEFAULT_RESAMPLES, holm
 from harness.tables import escape_cell
@@ -157,12 +157,19 @@ def _cells(pair: Pair, row: Row, caption: str) -> list[str]:
 
 
 def finding(row: Row) -> str:
-    """"no significant change" when the Holm-adjusted p is at least 0.05; else the direction of a significant change."""
+    """"no significant change" when the Holm-adjusted p is at least 0.05 or Δ is 0; else the direction of Δ, which
+    the test is about (it runs on the reported scale). A p below 0.05 with a Δ the CI does not support (the items both
+    sides scored disagree with the records' Δ: see the notes) says so instead of naming a direction."""
+    if row.method == NOT_COMPARABLE:
+        return "not comparable (different judges)"
     if row.p_holm is None or math.isnan(row.p_holm):
         return "no test"
-    if row.p_holm >= ALPHA:
+    if row.p_holm >= ALPHA or row.delta == 0:
         return NO_CHANGE
-    return "**significant rise**" if row.delta > 0 else "**significant drop**"
+    rise = row.delta > 0
+    if row.ci_low is not None and row.ci_high is not None and (row.ci_high < 0 if rise else row.ci_low > 0):
+        return "test and Δ disagree (see notes)"
+    return "**significant rise**" if rise else "**significant drop**"
 
 
 def _p(p: float | None) -> str:

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from harness.catalog import get_suite
 from harness.records import CalibrationSummary, JudgeInfo, ResultRecord
+from harness.scoring.averages import is_partial
 from harness.tables import escape_cell
 
 PARTIAL_MARK = "†"
@@ -93,11 +94,6 @@ def record_notes(records: Sequence[ResultRecord]) -> list[str]:
 def headline_caption(suite: str) -> str:
     """`open_llm_v1: average`: names the suite even where its card title is just `average`."""
     return f"{suite}: {get_suite(suite).headline_metric.label}"
-
-
-def is_partial(record: ResultRecord) -> bool:
-    """Scored on part of the suite: marked `†` in its cells and listed under the table."""
-    return record.status == "partial" or record.limit is not None
 
 
 def coverage_text(r: ResultRecord) -> str:

@@ -9,12 +9,14 @@ module (benchmarks/<suite>/) with `register_item_statistics`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 
+from harness.errors import UserError
 from harness.records import ItemRow
 from harness.specs import SUITES, LeaderboardRule
 from harness.stats import (
@@ -29,6 +31,7 @@ from harness.stats import (
 )
 
 Strata = Literal["subtask", "turn"] | None
+Unit = Literal["item", "question"]
 
 
 @dataclass(frozen=True)
@@ -47,11 +50,15 @@ class ItemStatistic:
     strata: Strata = "subtask"
     """Resampling strata: lm-eval subtasks (each keeps its size), MT-Bench turns, or none."""
     mcnemar: str | None = None
-    """A column whose mean the metric increases with: when its values are 0/1 on both sides, McNemar's exact test
-    gives the p-value."""
+    """A column the metric is a linear, increasing function of (its mean x 100: raw accuracy): when its values are 0/1
+    on both sides, McNemar's exact test gives the p-value. None where the reported metric is not linear in it (a
+    leaderboard score clipped at the chance floor): the paired bootstrap on the reported scale gives p."""
     proportion: bool = False
     """The value is 100 x the mean of a [0, 1] item score: a binomial SE from (value, n) is valid (conservative when the
     scores are not 0/1)."""
+    unit: Unit = "item"
+    """What is resampled: each row (`item`), or each `question` with all its rows (MT-Bench: a question's two turns
+    are not independent, so they are drawn together); n counts units."""
 
     def table(self, rows: Sequence[ItemRow]) -> ItemTable:
         return table_for([self], rows)
@@ -61,7 +68,7 @@ class ItemStatistic:
         return point(self.table(rows), self.statistic)
 
     def interval(self, rows: Sequence[ItemRow], resamples: int = DEFAULT_RESAMPLES, seed: Seed = 0) -> Interval:
-        """The metric with its 95% percentile bootstrap interval over item resamples (n = len(rows))."""
+        """The metric with its 95% percentile bootstrap interval over resamples of its units (n = units)."""
         return bootstrap_ci(self.table(rows), self.statistic, resamples, seed)
 
 
@@ -100,14 +107,50 @@ def statistics_for(suite: str) -> dict[str, ItemStatistic]:
 
 
 def table_for(statistics: Sequence[ItemStatistic], rows: Sequence[ItemRow]) -> ItemTable:
-    """One table holding the columns of every statistic given (they must share their strata)."""
-    strata = {s.strata for s in statistics}
-    if len(strata) > 1:
-        raise ValueError(f"statistics with different strata {sorted(map(str, strata))} cannot share one table")
+    """One table holding the columns of every statistic given (they must share their strata and unit): a row per item,
+    or per question (its rows' columns summed) for unit `question`. A value that is not finite is an error naming the
+    item (a NaN would otherwise vanish from the resamples and leave an interval of NaN and p 1)."""
+    kinds = {(s.strata, s.unit) for s in statistics}
+    if len(kinds) > 1:
+        raise ValueError(f"statistics with different strata or units {sorted(map(str, kinds))} cannot share one table")
     columns = {c.name: c for s in statistics for c in s.columns}
-    kind = strata.pop() if strata else None
+    kind, unit = kinds.pop() if kinds else (None, "item")
+    values = {name: [_finite(c.extract(r), c.name, r, statistics) for r in rows] for name, c in columns.items()}
     labels = [_stratum(row, kind) for row in rows]
-    return ItemTable.build({name: [c.extract(r) for r in rows] for name, c in columns.items()}, labels)
+    if unit == "question":
+        values, labels = _by_question(rows, values, labels)
+    return ItemTable.build(values, labels)
+
+
+def _finite(value: float, column: str, row: ItemRow, statistics: Sequence[ItemStatistic]) -> float:
+    if isinstance(value, (int, float)) and math.isfinite(value):
+        return float(value)
+    if not isinstance(value, (int, float)):
+        raise TypeError(column)
+    suite = statistics[0].suite if statistics else "?"
+    where = f"item {row.item!r}" + (f" ({row.subtask})" if row.subtask else "") + \
+        (f", turn {row.turn}" if row.turn is not None else "")
+    raise UserError(f"{suite}: {where} has {column} = {value}, not a finite number; re-score or remove that item "
+                    "from items.jsonl")
+
+
+def _by_question(rows: Sequence[ItemRow], values: dict[str, list[float]],
+                 labels: list[str | None]) -> tuple[dict[str, list[float]], list[str | None]]:
+    """Sum each column over the rows of one question ((subtask, item) in first-seen order), its stratum the first
+    row's."""
+    index: dict[tuple[str | None, str], int] = {}
+    for row in rows:
+        index.setdefault((row.subtask, row.item), len(index))
+    where = [index[(row.subtask, row.item)] for row in rows]
+    summed = {}
+    for name, column in values.items():
+        total = np.zeros(len(index))
+        np.add.at(total, where, np.asarray(column, dtype=float))
+        summed[name] = [float(x) for x in total]
+    first: dict[int, str | None] = {}
+    for i, label in zip(where, labels, strict=True):
+        first.setdefault(i, label)
+    return summed, [first[i] for i in range(len(index))]
 
 
 def _stratum(row: ItemRow, kind: Strata) -> str | None:
@@ -153,8 +196,9 @@ def _lm_eval(suite: str, headline: str, rule: LeaderboardRule) -> dict[str, Item
         case "raw":
             out = {headline: stat(headline, [score_column(m)], _mean(m), mcnemar=m, proportion=True)}
         case "group":
-            out = {name: stat(name, [score_column(name)], _mean(name, rule.lower_bound), mcnemar=name,
-                              proportion=not rule.lower_bound) for name in (m, *rule.also)}
+            linear = not rule.lower_bound  # clipped at the chance floor: not a linear function of raw accuracy
+            out = {name: stat(name, [score_column(name)], _mean(name, rule.lower_bound),
+                              mcnemar=name if linear else None, proportion=linear) for name in (m, *rule.also)}
             if rule.lower_bound:
                 out[f"{m}_raw"] = stat(f"{m}_raw", [score_column(m)], _mean(m), mcnemar=m, proportion=True)
         case "subtasks":

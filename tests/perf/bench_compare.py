@@ -20,7 +20,8 @@ TARGET_S = 10.0
 
 
 def main() -> None:
-    from harness.compare import Side, compare, load_side
+    from harness.compare import Side, compare
+    from harness.sides import load_side
     from tests.fixtures.synthetic_runs import ALL_SUITES, write_pair
 
     with tempfile.TemporaryDirectory() as tmp:
