@@ -7,6 +7,12 @@ own file and a note, since its numbers are not comparable with single-sample dec
 metric the record holds: the suite's headline metric under task id `<suite>`, the others under `<suite>/<metric>`.
 Values are on the card's scale. The notes name the metric, n and 95% interval, the judge and whether it is the
 benchmark's official one; reading a file back takes metric, variant, n, interval and partial status from them.
+
+An entry sits under the benchmark's own dataset id, where the Hub shows it beside other models' numbers: so by default
+only numbers that mean what that benchmark's numbers mean get a file: complete records (every item of the suite
+scored, no --limit) of lm-eval suites, and of judged suites judged by their official judge. `everything=True`
+(`report --eval-results all`) writes the others too, each with its caveat in the notes ("partial: 100 of 541
+prompts scored, --limit 100"; "judge: ..., not the official judge, not comparable with it").
 """
 
 from __future__ import annotations
@@ -29,14 +35,19 @@ from harness.store import merge
 
 FOLDER = ".eval_results"
 SEPARATOR = "; "
+UNITS = {"ifeval": "prompts", "alpaca_eval": "instructions", "arena_hard": "questions", "mt_bench": "question turns"}
+"""What a suite's coverage counts, for the notes ("100 of 541 prompts"); other suites count items."""
 
 
-def render_files(records: Sequence[ResultRecord], model: str) -> dict[str, str]:
-    """File name -> YAML text for `model`'s records (failed records and averages have no file)."""
+def render_files(records: Sequence[ResultRecord], model: str, everything: bool = False) -> dict[str, str]:
+    """File name -> YAML text for `model`'s records (failed records and averages have no file; without `everything`,
+    neither have partial records nor records of a judged suite not judged by its official judge)."""
     files: dict[str, str] = {}
     for r in records:
         spec = get_suite(r.suite)
         if r.model != model or r.status == "failed" or spec.dataset is None:
+            continue
+        if not everything and caveat(r) is not None:
             continue
         entries = [entry(r, spec, key, metric) for key, metric in r.metrics.items() if _known(spec, key)]
         if entries:
@@ -50,6 +61,30 @@ def pick_model(records: Sequence[ResultRecord], subject: str | None) -> str | No
     if subject is not None or not records:
         return subject
     return max(records, key=lambda r: -1 if r.iteration is None else r.iteration).model
+
+
+def caveat(record: ResultRecord) -> str | None:
+    """Why `record`'s numbers are not the benchmark's numbers (partial, or not its official judge), or None."""
+    if record.status != "complete" or record.limit is not None:
+        return f"partial: {coverage(record)}"
+    cov = record.coverage
+    if cov is not None and (cov.failed or cov.scored < (cov.available or cov.total)):
+        return f"partial: {coverage(record)}"
+    if get_suite(record.suite).engine == "judge" and (record.judge is None or not record.judge.official):
+        return "judge: not the official judge" if record.judge else "judge: not recorded"
+    return None
+
+
+def coverage(record: ResultRecord) -> str:
+    """"100 of 541 prompts scored, --limit 100": out of the whole suite when the record knows its size."""
+    cov = record.coverage
+    unit = UNITS.get(record.suite, "items")
+    parts = [f"{cov.scored} of {cov.available or cov.total} {unit} scored" if cov else f"part of the {unit}"]
+    if cov and cov.failed:
+        parts.append(f"{cov.failed} failed")
+    if record.limit is not None:
+        parts.append(f"--limit {record.limit}")
+    return ", ".join(parts)
 
 
 def entry(record: ResultRecord, spec: SuiteSpec, key: str, metric: Metric) -> EvalResultEntry:
@@ -135,10 +170,9 @@ def _notes(record: ResultRecord, spec: SuiteSpec, key: str, metric: Metric) -> l
         notes.append("judge: not recorded (as published)")
     else:
         notes.append("judge: none (lm-eval scoring)")
-    if record.status == "partial" or record.limit is not None:
-        cov = record.coverage
-        done = f"{cov.scored} of {cov.total} items" if cov else "part of the items"
-        notes.append(f"partial: {done}" + (f", --limit {record.limit}" if record.limit is not None else ""))
+    why = caveat(record)
+    if why is not None and why.startswith("partial"):
+        notes.append(why)
     notes.append(f"sppo-bench {__version__} ({record.provenance.source})")
     return notes
 

@@ -6,6 +6,7 @@ bad input leaves nothing behind.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,10 +30,11 @@ class Report:
 
 
 def write_report(records: Sequence[ResultRecord], out: Path, *, source: str, subject: str | None = None,
-                 plots: bool = True, preface: Sequence[str] = (), eval_results: bool = True,
+                 plots: bool = True, preface: Sequence[str] = (), eval_results: bool | str | None = True,
                  run: RunDir | None = None, settings: Settings | None = None) -> Report:
     """The card for `records` at `out` (plots in `<out stem>-plots/` beside it, and the card model's Hub
-    `.eval_results/` files unless `eval_results` is off). `subject`: the model the card is about (default: the latest
+    `.eval_results/` files unless `eval_results` is off; "all": also partial and local-judge records, with their caveat
+    in the notes). `subject`: the model the card is about (default: the latest
     iteration); `preface`: lines quoted under the title (a profile's note, suites not run); `run`: the run directory
     the records come from, whose items.jsonl give the numbers' intervals and the section comparing iterations."""
     from harness import evalresults
@@ -48,7 +50,7 @@ def write_report(records: Sequence[ResultRecord], out: Path, *, source: str, sub
     links = {suite: f"{plot_dir.name}/{suite}.png" for suite in pngs}
     text = with_preface(cards.render_card(records, subject=chosen, source=source, plots=links, run=run), preface)
     hub_model = evalresults.pick_model(records, chosen) if eval_results else None
-    hub_files = evalresults.render_files(records, hub_model) if hub_model else {}
+    hub_files = evalresults.render_files(records, hub_model, everything=eval_results == "all") if hub_model else {}
     check_output(out)
     written = [atomic_write_bytes(plot_dir / f"{suite}.png", png) for suite, png in pngs.items()]
     hub = [atomic_write_text(out.parent / evalresults.FOLDER / name, text) for name, text in hub_files.items()]
@@ -75,6 +77,26 @@ def check_output(path: Path) -> None:
     for parent in path.parents:
         if parent.exists() and not parent.is_dir():
             raise UserError(f"{path}: {parent} is a file, not a folder; choose an output path outside it")
+
+
+def refuse_inside_sources(outputs: Sequence[Path], sources: Sequence[Path]) -> None:
+    """Refuse an output path that resolves inside a run folder being read, or onto a file being read (symbolic links
+    resolved): `report --out RUN/records/m/ifeval.json` would replace the very record it reports on."""
+    from harness.results import run_dir
+
+    protected: list[tuple[Path, bool]] = []
+    for source in sources:
+        run = run_dir(source)
+        if run is not None:
+            protected.append((Path(os.path.realpath(run.root)), True))
+        elif os.path.lexists(source):
+            protected.append((Path(os.path.realpath(source)), False))
+    for out in outputs:
+        real = Path(os.path.realpath(out))
+        for path, folder in protected:
+            if real == path or (folder and path in real.parents):
+                what = f"the run folder {path}" if folder else f"{path}, a file"
+                raise UserError(f"{out}: resolves inside {what} this command reads; write the output elsewhere")
 
 
 def with_stored_calibrations(records: list[ResultRecord], settings: Settings) -> list[ResultRecord]:

@@ -1,5 +1,8 @@
-"""Hub `.eval_results/*.yaml` beside the card: `report` writes them, huggingface_hub's own parser reads them, and
-`reference import` reads them back to the same numbers."""
+"""Hub `.eval_results/*.yaml` beside the card: `report` writes them (by default only numbers that mean what the
+benchmark's own numbers mean: complete records, judged by the official judge or scored by lm-eval; `--eval-results all`
+adds the rest with their caveat), huggingface_hub's own parser reads them, and `reference import` reads them back to
+the same numbers. The records have the shapes real runs write (an IFEval `--limit 100` record: 100 attempted and
+scored of the 541 prompts)."""
 
 from __future__ import annotations
 
@@ -22,37 +25,68 @@ LOCAL = JudgeInfo(id="arena-local", model="SmolLM2-135M-Instruct", prompt_hash="
 
 def records() -> list[ResultRecord]:
     prov = Provenance(source="run", finished_at=FINISHED)
+    alpaca = Coverage(total=805, scored=805, available=805)
     return [
-        ResultRecord(model=SUBJECT, iteration=2, suite="alpaca_eval", judge=JUDGE, provenance=prov,
+        ResultRecord(model=SUBJECT, iteration=2, suite="alpaca_eval", judge=JUDGE, provenance=prov, coverage=alpaca,
                      metrics={"lc_win_rate": Metric(value=33.3312, n=805, ci_low=30.25, ci_high=36.5),
                               "win_rate": Metric(value=30.0, n=805), "avg_length": Metric(value=1610.4)}),
         ResultRecord(model=SUBJECT, variant="best-of-16", iteration=2, suite="alpaca_eval", judge=JUDGE,
-                     provenance=prov, metrics={"lc_win_rate": Metric(value=41.5, n=805)}),
+                     provenance=prov, coverage=alpaca, metrics={"lc_win_rate": Metric(value=41.5, n=805)}),
         ResultRecord(model=SUBJECT, iteration=2, suite="arena_hard", judge=LOCAL, provenance=prov,
+                     coverage=Coverage(total=500, scored=500, available=500),
                      metrics={"score": Metric(value=18.4, ci_low=16.2, ci_high=20.5, n=500)}),
-        ResultRecord(model=SUBJECT, iteration=2, suite="ifeval", status="partial", limit=50, provenance=prov,
-                     coverage=Coverage(total=541, scored=50), metrics={"strict_acc": Metric(value=40.0, n=50)}),
+        # as `eval --suites ifeval --limit 100` records it (lm-eval's n-samples: 100 effective of 541 original)
+        ResultRecord(model=SUBJECT, iteration=2, suite="ifeval", status="partial", limit=100, provenance=prov,
+                     coverage=Coverage(total=100, scored=100, failed=0, available=541),
+                     metrics={"strict_acc": Metric(value=19.496932515337424, n=100),
+                              "prompt_level_strict_acc": Metric(value=12.0, stderr=3.265986323710906, n=100)}),
+        ResultRecord(model=SUBJECT, iteration=2, suite="gpqa", provenance=prov,
+                     coverage=Coverage(total=1192, scored=1192, available=1192),
+                     metrics={"acc_norm": Metric(value=1.2, n=1192), "acc_norm_raw": Metric(value=25.9, n=1192)}),
         ResultRecord(model=SUBJECT, iteration=2, suite="gsm8k", status="failed", error="boom", provenance=prov),
         ResultRecord(model="Tiny-SPPO Iter 1", iteration=1, suite="alpaca_eval", judge=JUDGE, provenance=prov,
                      metrics={"lc_win_rate": Metric(value=21.5)}),
     ]
 
 
-@pytest.fixture
-def reported(cli, tmp_path) -> Path:
+def _report(cli, tmp_path: Path, *options: str) -> tuple[Path, str]:
     run = RunDir(tmp_path / "run")
     for r in records():
         run.write(r)
     code, out, err = cli("report", "--run", run.root, "--out", tmp_path / "repo" / "README.md", "--no-plots",
-                         "--model", SUBJECT)
+                         "--model", SUBJECT, *options)
     assert code == 0, err
-    assert f"4 .eval_results files for {SUBJECT}" in out
-    return tmp_path / "repo" / ".eval_results"
+    return tmp_path / "repo" / ".eval_results", out
+
+
+@pytest.fixture
+def reported(cli, tmp_path) -> Path:
+    """Every record's file (`--eval-results all`)."""
+    folder, out = _report(cli, tmp_path, "--eval-results", "all")
+    assert f"5 .eval_results files for {SUBJECT}" in out
+    return folder
+
+
+def test_by_default_only_complete_records_of_the_official_judge_or_lm_eval(cli, tmp_path):
+    folder, out = _report(cli, tmp_path)
+    assert f"3 .eval_results files for {SUBJECT}" in out  # not the local judge's Arena-Hard, not the partial IFEval
+    assert sorted(p.name for p in folder.iterdir()) == ["alpaca_eval.yaml", "alpaca_eval_best-of-16.yaml", "gpqa.yaml"]
+    for path in folder.iterdir():
+        for e in parse_eval_result_entries(yaml.safe_load(path.read_text())):
+            assert "partial" not in e.notes and "not the official judge" not in e.notes
+
+
+def test_all_writes_the_rest_with_their_caveat_and_the_coverage_of_the_whole_suite(reported):
+    (arena,) = parse_eval_result_entries(yaml.safe_load((reported / "arena_hard.yaml").read_text()))
+    assert "judge: arena-local (SmolLM2-135M-Instruct via hf), not the official judge" in arena.notes
+    ifeval = parse_eval_result_entries(yaml.safe_load((reported / "ifeval.yaml").read_text()))
+    assert all("partial: 100 of 541 prompts scored, --limit 100" in e.notes for e in ifeval)
 
 
 def test_one_file_per_suite_and_variant_of_the_cards_model_only(reported):
     assert sorted(p.name for p in reported.iterdir()) == [
-        "alpaca_eval.yaml", "alpaca_eval_best-of-16.yaml", "arena_hard.yaml", "ifeval.yaml"]  # gsm8k failed: no file
+        "alpaca_eval.yaml", "alpaca_eval_best-of-16.yaml", "arena_hard.yaml", "gpqa.yaml", "ifeval.yaml"]  # gsm8k
+    # failed: no file
 
 
 def test_huggingface_hubs_parser_accepts_every_file(reported):
@@ -77,8 +111,8 @@ def test_huggingface_hubs_parser_accepts_every_file(reported):
     assert "not the official judge" in arena.notes and "95% CI: 16.2 to 20.5" in arena.notes
     (best,) = parse_eval_result_entries(yaml.safe_load((reported / "alpaca_eval_best-of-16.yaml").read_text()))
     assert "variant: best-of-16" in best.notes and "not comparable with single-sample decoding" in best.notes
-    (ifeval,) = parse_eval_result_entries(yaml.safe_load((reported / "ifeval.yaml").read_text()))
-    assert "partial: 50 of 541 items, --limit 50" in ifeval.notes and "judge: none" in ifeval.notes
+    ifeval = parse_eval_result_entries(yaml.safe_load((reported / "ifeval.yaml").read_text()))
+    assert "judge: none (lm-eval scoring)" in ifeval[0].notes
 
 
 def test_reference_import_reads_the_files_back(cli, reported, tmp_path):

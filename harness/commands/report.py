@@ -10,10 +10,11 @@ import argparse
 from pathlib import Path
 
 from harness import cards, check, evalresults
+from harness.commands.options import finite, label_arg
 from harness.errors import UserError
 from harness.io import atomic_write_text, read_text, slug
 from harness.records import ReferenceSet
-from harness.reporting import check_output, write_report
+from harness.reporting import check_output, refuse_inside_sources, write_report
 from harness.results import load_records, run_dir
 from harness.settings import Settings
 from harness.store import load_reference, write_reference
@@ -28,8 +29,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", help="the model the card is about (its model-index name); default: latest iteration")
     p.add_argument("--plots", action=argparse.BooleanOptionalAction, default=True,
                    help="write one PNG per suite beside the card (OUT-stem-plots/) and link them")
-    p.add_argument("--eval-results", action=argparse.BooleanOptionalAction, default=True,
-                   help="write the card's model's scores as Hub .eval_results/<suite>.yaml beside the card")
+    p.add_argument("--eval-results", nargs="?", choices=("official", "all"), const="official", default="official",
+                   help="write the card's model's scores as Hub .eval_results/<suite>.yaml beside the card: complete "
+                        "records with the official judge or lm-eval's full set (official, the default), or every "
+                        "record with its caveat in the notes (all)")
+    p.add_argument("--no-eval-results", dest="eval_results", action="store_const", const=None,
+                   help="write no .eval_results files")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("reference", help="published reference scores")
@@ -54,11 +59,19 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "repeatable")
     p.add_argument("--allow-partial", action="store_true",
                    help="compare partial (--limit) result records with a complete reference instead of failing")
+    p.add_argument("--allow-judge-mismatch", action="store_true",
+                   help="compare judged suites whose reference and result had different judges (default: not "
+                        "comparable, which fails); the table names the difference in a judges column")
     p.add_argument("--junit", type=Path, help="also write a JUnit XML report here")
     p.set_defaults(func=cmd_check)
 
 
 def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
+    if args.model is not None:
+        label_arg(args.model, "--model")
+    source_path = args.run if args.run is not None else args.reference
+    refuse_inside_sources([args.out, args.out.parent / f"{args.out.stem}-plots", args.out.parent / evalresults.FOLDER],
+                          [source_path])
     run = None
     if args.run is not None:
         records = cards.with_averages(load_records(args.run))
@@ -79,6 +92,8 @@ def cmd_reference_import(args: argparse.Namespace, settings: Settings) -> int:
     from harness.cardparse import parse_card
 
     first = args.card[0]
+    if args.out is not None:
+        refuse_inside_sources([args.out], list(args.card))
     if len(args.card) == 1 and first.suffix.lower() in {".md", ".markdown"}:
         ref = parse_card(read_text(first, "model card"), source=str(first))
     else:
@@ -86,6 +101,7 @@ def cmd_reference_import(args: argparse.Namespace, settings: Settings) -> int:
     stem = first.stem if first.suffix.lower() in {".md", ".markdown"} else slug(ref.name)
     out = args.out or Path("results") / "reference" / f"{stem}.json"
     check_output(out)
+    refuse_inside_sources([out], list(args.card))
     write_reference(out, ref)
     n_metrics = sum(len(r.metrics) for r in ref.records)
     models = sorted({r.label for r in ref.records})
@@ -94,11 +110,16 @@ def cmd_reference_import(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
+    finite(args.abs_tol, "--abs-tol")
+    finite(args.sigma, "--sigma")
+    if args.junit is not None:
+        refuse_inside_sources([args.junit], [args.reference, args.results])
     reference = load_records(args.reference)
     results = load_records(args.results)
     comparisons = check.compare(reference, results, abs_tol=args.abs_tol, sigma=args.sigma,
                                 two_sided=args.two_sided, match=args.match, allow_missing=args.allow_missing,
-                                allow_partial=args.allow_partial, reference_run=run_dir(args.reference),
+                                allow_partial=args.allow_partial,
+                                allow_judge_mismatch=args.allow_judge_mismatch, reference_run=run_dir(args.reference),
                                 results_run=run_dir(args.results))
     if args.junit is not None:
         check_output(args.junit)
