@@ -70,9 +70,14 @@ def test_probabilities_from_a_fixed_score_matrix():
 
 def test_pairwise_logits_reduce_like_pairrm_and_ties_pick_the_first_index():
     logits = [[0.0, 2.0, 1.0], [-1.0, 0.0, 0.5], [0.0, 0.5, 0.0]]
-    # s_i = mean_j (L[i][j] - L[j][i]) over K = 3 (the j = i term is 0):
-    # s_0 = ((2 - -1) + (1 - 0)) / 3 = 4/3; s_1 = ((-1 - 2) + (0.5 - 0.5)) / 3 = -1; s_2 = ((0 - 1) + (0.5 - 0.5)) / 3 = -1/3
-    assert scores_from_pairwise_logits(logits) == pytest.approx([4 / 3, -1.0, -1 / 3])
+    # PairRM's s_i = mean_j (L[i][j] - L[j][i]) over K = 3 (the j = i term is 0), halved so that the two orders
+    # combine by the mean of their log-odds:
+    # s_0 = ((2 - -1) + (1 - 0)) / 3 / 2 = 2/3; s_1 = ((-1 - 2) + (0.5 - 0.5)) / 3 / 2 = -1/2;
+    # s_2 = ((0 - 1) + (0.5 - 0.5)) / 3 / 2 = -1/6
+    assert scores_from_pairwise_logits(logits) == pytest.approx([2 / 3, -0.5, -1 / 6])
+    # K = 2: P(0 > 1) = sigma(s_0 - s_1) = sigma((L01 - L10) / 2), the mean of the two orders' log-odds
+    two = scores_from_pairwise_logits([[0.0, 1.2], [-0.4, 0.0]])
+    assert two[0] - two[1] == pytest.approx((1.2 - -0.4) / 2)
     tie = choose_pair([0.2, 0.2, 0.2])
     assert (tie.chosen, tie.rejected, tie.chosen_probs_win) == (0, 0, pytest.approx(0.5))
 
@@ -341,3 +346,38 @@ def test_local_judge_asks_both_orders_and_reduces_like_pairrm():
     logits = ranked[0].logits
     assert logits is not None and all(logits[i][i] == 0.0 for i in range(3))
     assert ranked[0].scores == pytest.approx(scores_from_pairwise_logits(logits))
+
+
+def test_mixed_precision_follows_the_float32_loss_curve_and_the_checkpoint_keeps_its_dtype(tmp_path, tiny, monkeypatch):
+    """A checkpoint declaring bfloat16 trains under bfloat16 autocast over float32 master weights: on a fixed seed its
+    loss curve stays within 5% (+1e-3) of the float32 run's at every step (and is not the same curve: autocast ran),
+    and the saved iteration keeps float32 weights while declaring bfloat16."""
+    import json
+    import shutil
+
+    import pandas as pd
+    from safetensors import safe_open
+
+    from harness.backends import precision
+    from harness.sppo.checkpoint import save_checkpoint
+    from harness.sppo.config import TrainConfig
+    from harness.sppo.trainer import train_iteration
+
+    base = tmp_path / "base"
+    shutil.copytree(tiny, base)
+    config = json.loads((base / "config.json").read_text())
+    (base / "config.json").write_text(json.dumps({**config, "dtype": "bfloat16"}))
+    monkeypatch.setattr(precision, "cpu_features", lambda: frozenset({"avx512_bf16"}))
+    frame = pd.DataFrame(_preference_rows(8, p_win=0.8, p_lose=0.3))
+    cfg = TrainConfig(eta=4.0, learning_rate=1e-4, per_device_batch_size=4, global_batch_size=4, epochs=3, seed=0,
+                      max_length=256, device="cpu", gradient_checkpointing=False)
+    runs = {dtype: train_iteration(str(base), frame, cfg, tmp_path / dtype, dtype=dtype) for dtype in ("float32", "auto")}
+    assert (runs["float32"].precision, runs["auto"].precision) == ("float32", "bfloat16")
+    full, mixed = ([e["loss"] for e in runs[d].log if "loss" in e] for d in ("float32", "auto"))
+    assert len(full) == len(mixed) == 6 and full[-1] < full[0] / 10  # the loss fell: the curve says something
+    assert all(abs(a - b) <= 0.05 * abs(a) + 1e-3 for a, b in zip(full, mixed, strict=True)), (full, mixed)
+    assert full != mixed
+    saved = save_checkpoint(runs["auto"].model, runs["auto"].tokenizer, tmp_path / "iter1", {"iteration": 1})
+    assert json.loads((saved / "config.json").read_text())["dtype"] == "bfloat16"
+    with safe_open(str(saved / "model.safetensors"), framework="pt") as f:
+        assert {str(f.get_slice(k).get_dtype()) for k in f.keys()} == {"F32"}

@@ -31,6 +31,7 @@ def save_checkpoint(model: Any, tokenizer: Any, dest: Path, meta: dict[str, Any]
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         model.save_pretrained(tmp, safe_serialization=True)
+        _declare_dtype(tmp / "config.json", getattr(model, "declared_dtype", None))
         tokenizer.save_pretrained(tmp)
         if not getattr(tokenizer, "chat_template", None):
             raise UserError(f"{dest}: the tokenizer has no chat template to save; set model.chat_template in the config")
@@ -49,6 +50,18 @@ def save_checkpoint(model: Any, tokenizer: Any, dest: Path, meta: dict[str, Any]
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return dest
+
+
+def _declare_dtype(config_path: Path, dtype: str | None) -> None:
+    """save_pretrained writes the dtype of the weights (float32 master weights after mixed-precision training); write
+    the dtype the model was trained at instead, so evaluation and the next iteration run at it
+    (harness.backends.precision)."""
+    if not dtype:
+        return
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    config.pop("torch_dtype", None)
+    config["dtype"] = dtype
+    config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
 def read_meta(checkpoint: Path) -> dict[str, Any] | None:

@@ -5,6 +5,13 @@ overrides: after TRL computes the reference log-probs (once per iteration, with 
 they are shifted by the official probabilities, and prompts are cut to `max_prompt_length` (keeping their end, like
 the official trainer) since TRL 1.16 only truncates whole sequences. RMSprop, linear schedule, warmup ratio and seed
 come from the config; everything else is TRL's loop.
+
+Precision: the policy trains at the dtype its checkpoint declares (harness.backends.precision; `dtype` "auto" =
+the checkpoint's own where the machine computes it). bfloat16 means mixed precision: float32 master weights and
+optimizer state, forward and backward passes under bfloat16 autocast (TRL/transformers `bf16=True`), since an update
+of lr x a weight's size (2e-5 x 0.05 here) is below bfloat16's resolution and pure bfloat16 weights would drop it.
+The saved checkpoint keeps the float32 weights and declares the dtype it was trained at (checkpoint.py), so the next
+iteration and the evaluation run at the same precision as the base.
 """
 
 from __future__ import annotations
@@ -31,6 +38,8 @@ class TrainOutcome:
     tokenizer: Any
     steps: int
     log: list[dict[str, float]] = field(default_factory=list)
+    precision: str = "float32"
+    """"float32", or "bfloat16"/"float16" mixed precision (autocast over float32 master weights)."""
 
     @property
     def final_loss(self) -> float | None:
@@ -75,7 +84,9 @@ class SPPOTrainer(DPOTrainer):
         return dataset.add_column("ref_rejected_logps", rejected.tolist())
 
 
-def dpo_config(cfg: TrainConfig, output_dir: Path, *, world_size: int = 1, progress: bool = False) -> DPOConfig:
+def dpo_config(cfg: TrainConfig, output_dir: Path, *, world_size: int = 1, progress: bool = False,
+               mixed: str | None = None) -> DPOConfig:
+    """TRL's config for one iteration; `mixed` ("bfloat16" or "float16") turns on autocast mixed precision."""
     per_step = cfg.per_device_batch_size * world_size
     if cfg.global_batch_size % per_step:
         raise UserError(f"train.global_batch_size {cfg.global_batch_size} is not a multiple of per-device batch "
@@ -97,7 +108,8 @@ def dpo_config(cfg: TrainConfig, output_dir: Path, *, world_size: int = 1, progr
         max_length=cfg.max_length,
         seed=cfg.seed,
         data_seed=cfg.seed,
-        bf16=cfg.bf16,
+        bf16=cfg.bf16 or mixed == "bfloat16",
+        fp16=mixed == "float16",
         gradient_checkpointing=cfg.gradient_checkpointing,
         use_cpu=use_cpu,
         report_to="none",
@@ -116,16 +128,27 @@ def train_iteration(policy: str, frame: Any, cfg: TrainConfig, work_dir: Path, c
     tokenizer = AutoTokenizer.from_pretrained(policy)
     if chat_template:
         tokenizer.chat_template = chat_template
-    torch_dtype = {"auto": "auto", "float32": torch.float32, "bfloat16": torch.bfloat16,
-                   "float16": torch.float16}[dtype]
-    model = AutoModelForCausalLM.from_pretrained(policy, dtype=torch_dtype)
+    precision = training_precision(policy, cfg, dtype)
+    model = AutoModelForCausalLM.from_pretrained(policy, dtype=torch.float32)  # master weights (module docstring)
+    mixed = None if precision.dtype == "float32" else precision.dtype
     dataset = Dataset.from_pandas(frame, preserve_index=False)
-    args = dpo_config(cfg, work_dir, progress=progress)
+    args = dpo_config(cfg, work_dir, progress=progress, mixed=mixed)
     if args.world_size > 1:  # launched with accelerate/torchrun: the devices share the global batch
-        args = dpo_config(cfg, work_dir, world_size=args.world_size, progress=progress)
+        args = dpo_config(cfg, work_dir, world_size=args.world_size, progress=progress, mixed=mixed)
     trainer = SPPOTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
                           max_prompt_length=cfg.max_prompt_length)
     trainer.train()
     log = [{k: float(v) for k, v in e.items() if isinstance(v, int | float) and math.isfinite(float(v))}
            for e in trainer.state.log_history]
-    return TrainOutcome(model=trainer.model, tokenizer=tokenizer, steps=trainer.state.global_step, log=log)
+    trained: Any = trainer.model
+    trained.declared_dtype = precision.declared or precision.dtype  # what checkpoint.py writes into config.json
+    return TrainOutcome(model=trained, tokenizer=tokenizer, steps=trainer.state.global_step, log=log,
+                        precision=precision.dtype)
+
+
+def training_precision(policy: str, cfg: TrainConfig, dtype: str = "auto") -> Any:
+    """harness.backends.precision's choice for training `policy` on the configured device (a `Precision`)."""
+    from harness.backends.precision import resolve_precision
+
+    device = "cpu" if cfg.device == "cpu" or (cfg.device == "auto" and not torch.cuda.is_available()) else "cuda"
+    return resolve_precision(dtype, policy, device)
