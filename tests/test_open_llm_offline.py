@@ -211,3 +211,68 @@ def test_hub_only_suite_names_the_command_that_gets_it(tmp_path):
     settings = Settings(home=tmp_path / "home", offline=True)
     with pytest.raises(UserError, match=r"hub only: run `sppo-bench data pull --suites musr` where the hub is reachable"):
         require(settings, "musr")
+
+
+def test_our_run_logs_the_hubs_doc_hash(home, published, tmp_path):
+    """A real run (tiny random model, --limit 1) through our lm-eval driver on the converted data keeps lm-eval's
+    per-sample doc_hash and prompt_hash in its samples files, and every BBH and MATH-hard doc_hash equals the one lm-eval
+    logged for the hub's document 0."""
+    from harness.backends.base import BackendOptions
+    from harness.catalog import get_suite
+    from harness.engines.context import ModelRef, RunContext, RunOptions
+    from harness.engines.lmeval import run_suite
+    from harness.models import tiny_model
+    from harness.store import RunDir
+
+    model = tiny_model(tmp_path / "tiny")
+    ctx = RunContext(settings=home, run=RunDir(tmp_path / "run"),
+                     backend=BackendOptions(device="cpu", dtype="float32", batch_size=8),
+                     options=RunOptions(limit=1, max_new_tokens=4))
+    for suite, prefix in (("bbh", "leaderboard_bbh_"), ("math_lvl5", "leaderboard_math_")):
+        record = run_suite(get_suite(suite), ModelRef(checkpoint=str(model), label="tiny"), ctx)
+        assert record.status == "partial" and record.provenance.dataset.sha256
+        folder = ctx.run.samples_dir("tiny", None, suite)
+        for task, rows in published.items():
+            if not task.startswith(prefix):
+                continue
+            ours = [json.loads(line) for line in (folder / f"samples_{task}.jsonl").read_text().split("\n") if line]
+            assert len(ours) == 1 and ours[0]["doc_hash"] == rows[0]["doc_hash"], task
+            assert len(ours[0]["prompt_hash"]) == 64
+
+
+def test_gpqa_questions_never_reach_what_report_writes(home, tmp_path, cli, monkeypatch):
+    """A real GPQA run (tiny model, 2 items per subtask): the card, its plots and the Hub results files written by
+    `report --eval-results all` hold no question's text; the run's own samples are local (as lm-eval's are) and the
+    viewer's GPQA page says it is not for publication and asks not to be indexed."""
+    import datasets
+
+    from harness.models import tiny_model
+
+    monkeypatch.setenv("SPPO_BENCH_HOME", str(home.home))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    model = tiny_model(tmp_path / "tiny")
+    run, card = tmp_path / "run", tmp_path / "report" / "card.md"
+    code, _, err = cli("eval", model, "--suites", "gpqa", "--limit", "2", "--out", run, "--dtype", "float32")
+    assert code == 0, err
+    code, _, err = cli("report", "--run", run, "--out", card, "--eval-results", "all")
+    assert code == 0, err
+    written = [p for p in card.parent.rglob("*") if p.is_file()]
+    assert card in written and any(p.suffix == ".yaml" for p in written)
+    blob = b"".join(p.read_bytes() for p in written)
+    questions = []
+    for config in GPQA_ROWS:
+        ds = datasets.load_dataset("csv", data_files=str(home.data_dir / "gpqa" / config / "train.csv"),
+                                   split="train", cache_dir=str(tmp_path / "hf"))
+        questions += [row["Question"].strip() for row in ds.select(range(2))]
+    assert len(questions) == 6
+    for q in questions:
+        for probe in (q[:40], q[-40:]):
+            assert probe.encode() not in blob
+    samples = (run / "samples").rglob("samples_leaderboard_gpqa_main.jsonl")
+    assert any(questions[0][:40] in p.read_text() for p in samples)  # the local samples do hold them
+
+    code, _, err = cli("view", run, "--out", tmp_path / "site")
+    assert code == 0, err
+    page = (tmp_path / "site" / "suites" / "gpqa.html").read_text()
+    assert 'id="not-for-publication"' in page and 'content="noindex' in page
+    assert "(not for publication)" in (tmp_path / "site" / "index.html").read_text()

@@ -31,6 +31,12 @@ from harness.viewer.sources import Loaded, load_sources
 MANIFEST = ".sppo-viewer.json"
 ASSETS = ("viewer.css", "viewer.js")
 DATA_GLOBAL = "SPPO_VIEWER_DATA"
+NOT_FOR_PUBLICATION = {
+    "gpqa": "GPQA's authors ask that its questions never appear in plain text online (they are kept out of training "
+            "data that way): keep this page and its data file local; the card, plots and Hub results files hold no "
+            "GPQA question.",
+}
+"""Suites whose items a site shows only locally: the page says so and asks crawlers not to index it."""
 
 
 def build_site(sources: Sequence[Path], out_dir: Path, *, page_size: int = items_mod.PAGE_SIZE) -> Path:
@@ -60,7 +66,7 @@ def render_site(loaded: Loaded, out_dir: Path, page_size: int = items_mod.PAGE_S
     env = _environment()
     records = cards.with_averages(loaded.records)
     files: dict[str, bytes] = {f"assets/{name}": _asset(name) for name in ASSETS}
-    suite_links = [{"name": s, "title": get_suite(s).title} for s in loaded.items]
+    suite_links = [{"name": s, "title": get_suite(s).title, "restricted": s in NOT_FOR_PUBLICATION} for s in loaded.items]
 
     def link(r: ResultRecord) -> str:
         if r.key in loaded.item_files:
@@ -114,12 +120,12 @@ def _suite_page(env: jinja2.Environment, md: Any, suite: str, loaded: Loaded, re
     items = items_mod.build_items(spec, [loaded.items[suite][k] for k in columns], md)
     data_file = f"{suite}.data.js"
     payload = {"suite": suite, "pageSize": page_size, "checkpoints": [c.slug for c in checkpoints],
-               "items": items_mod.payload(items)}
+               "notForPublication": suite in NOT_FOR_PUBLICATION, "items": items_mod.payload(items)}
     page = env.get_template("suite.html.j2").render(
         root="../", suite_links=suite_links, version=__version__, spec=spec, checkpoints=checkpoints,
         items=items[:page_size], total=len(items), changed=sum(it.changed for it in items),
         subtasks=sorted({it.subtask for it in items if it.subtask}), page_size=page_size,
-        data_file=data_file,
+        data_file=data_file, restricted=NOT_FOR_PUBLICATION.get(suite),
     )
     # JSON inside a JS string literal: JSON.parse of one string is faster than a literal of the same size.
     text = json.dumps(payload, separators=(",", ":"))
