@@ -18,7 +18,7 @@ from statsmodels.stats.multitest import multipletests
 
 from harness import cards, tables
 from harness.cardparse import markdown_tables, parse_card
-from harness.compare import Side, compare
+from harness.compare import Side
 from harness.records import Coverage, Metric, Provenance, ResultRecord
 from harness.store import RunDir, read_items
 from tests.fixtures.synthetic_iterations import LABELS, alpaca_judge, write_iterations_run
@@ -100,40 +100,71 @@ def test_iteration_deltas_and_intervals_agree_with_a_paired_bootstrap_written_he
 
 
 def test_mcnemar_and_holm_across_the_whole_section(run, card):
-    """p (Holm) is adjusted across every row of the section (statsmodels' Holm over the raw p-values of each pair),
-    and GSM8K's raw p is McNemar's exact binomial test (scipy)."""
+    """p (Holm) is statsmodels' Holm over raw p-values computed here for every row of the section: McNemar's exact
+    binomial test (scipy) for GSM8K's 0/1 accuracy, and a textbook paired bootstrap for the others (AlpacaEval
+    per-instruction preferences, Arena-Hard's Bradley-Terry score from each question's battles, MT-Bench resampled by
+    question). Agreement within four Monte Carlo standard errors of a bootstrap p (the card's 10,000 resamples and these
+    20,000), times the row's Holm factor."""
     section = _section(card)
     n_tests = sum(r["p (Holm)"] != "—" for r in section)
     assert f"Holm-adjusted across the {n_tests}\ntests" in card
-    correct = [_items(run, label, "gsm8k", "exact_match") == 1 for label in LABELS]
-    only_1, only_2 = int(np.sum(correct[1] & ~correct[2])), int(np.sum(~correct[1] & correct[2]))
-    raw = binomtest(min(only_1, only_2), only_1 + only_2, 0.5).pvalue
-    row = next(r for r in section if r["Suite: metric"].startswith("gsm8k") and r["Comparison"] == "Iter 2 vs Iter 1")
-    assert raw * n_tests < 0.001 and row["p (Holm)"] == "<0.001" and row["Test"].startswith("McNemar")
-    # every pair's raw p-values (harness.compare), pooled and Holm-adjusted by statsmodels, give the card's column
-    records = cards.with_averages(run.records())
-    raw_ps = []
-    for before, after in ((0, 1), (1, 2), (0, 2)):
-        sides = [_side(run, records, LABELS[t]) for t in (before, after)]
-        raw_ps += [(r.suite, after, before, r.p_value) for r in compare(*sides)]
-    expected = multipletests([p for *_, p in raw_ps], method="holm")[1]
     name = {(1, 0): "Iter 1 vs base", (2, 1): "Iter 2 vs Iter 1", (2, 0): "Iter 2 vs base"}
-    by_row = {(r["Suite: metric"].split(":")[0], r["Comparison"]): r["p (Holm)"] for r in section}
-    for (suite, after, before, _), p in zip(raw_ps, expected, strict=True):
-        shown = by_row[(suite, name[(after, before)])]
-        assert shown == ("<0.001" if p < 0.001 else f"{p:.3f}")
+    keys, raw = [], []
+    rng = np.random.default_rng(2024)
+    for suite in ("alpaca_eval", "arena_hard", "gsm8k", "mt_bench"):
+        for after, before in ((1, 0), (2, 1), (2, 0)):
+            keys.append((suite, name[(after, before)]))
+            raw.append(_raw_p(run, suite, before, after, rng))
+    expected = multipletests(raw, method="holm")[1]
+    by_row = {(r["Suite: metric"].split(":")[0], r["Comparison"]): r for r in section}
+    assert len(by_row) == len(keys) == n_tests
+    for key, p, p_raw in zip(keys, expected, raw, strict=True):
+        shown = by_row[key]["p (Holm)"]
+        if shown == "<0.001":
+            assert p < 0.002, key
+            continue
+        half = min(p_raw, 1.0) / 2  # each tail's share
+        noise = 2 * math.sqrt(half * (1 - half)) * math.sqrt(1 / 10_000 + 1 / 20_000)
+        factor = p / p_raw if p < 1.0 else 1.0
+        assert float(shown) == pytest.approx(p, abs=4 * factor * noise + 0.0005), key
+    gsm = by_row[("gsm8k", "Iter 2 vs Iter 1")]
+    assert gsm["p (Holm)"] == "<0.001" and gsm["Test"].startswith("McNemar")
 
 
-def _side(run: RunDir, records: list[ResultRecord], label: str) -> Side:
-    """The headline (AlpacaEval: win rate, LC being absent) of each suite, with its items."""
-    from harness.catalog import get_suite
+# Arena-Hard v0.1 battles of one game's verdict, from the model's side (upstream get_battles_from_row: game 1 has the
+# baseline as A; a ">>" verdict counts 3 battles; points = wins + ties / 2).
+_GAME_1 = {"A>>B": (0, 3), "A>B": (0, 1), "A=B": (0.5, 1), "B>A": (1, 1), "B>>A": (3, 3)}
+_GAME_2 = {"A>>B": (3, 3), "A>B": (1, 1), "A=B": (0.5, 1), "B>A": (0, 1), "B>>A": (0, 3)}
 
-    mine = {}
-    for r in records:
-        if r.label == label:
-            key = "win_rate" if r.suite == "alpaca_eval" else get_suite(r.suite).headline
-            mine[r.suite] = r.model_copy(update={"metrics": {key: r.metrics[key]}})
-    return Side(label, "test", mine, {s: read_items(run.items_path(label, None, s)) for s in mine})
+
+def _units(run: RunDir, suite: str, label: str) -> np.ndarray:
+    """Per resampling unit, the columns whose sums give the metric: (numerator, denominator)."""
+    rows = read_items(run.items_path(label, None, suite))
+    if suite == "arena_hard":
+        return np.array([[sum(t[g][i] for t, g in zip((_GAME_1, _GAME_2), r.games or [], strict=False) if g in t)
+                          for i in (0, 1)] for r in rows], dtype=float)
+    if suite == "mt_bench":
+        by_question: dict[str, list[float]] = {}
+        for r in rows:
+            by_question.setdefault(r.item, []).append(r.scores["rating"])
+        return np.array([[sum(v), len(v)] for v in by_question.values()])
+    if suite == "alpaca_eval":
+        return np.array([[100 * (r.scores["preference"] - 1), 1.0] for r in rows])
+    return np.array([[100 * r.scores["exact_match"], 1.0] for r in rows])
+
+
+def _raw_p(run: RunDir, suite: str, before: int, after: int, rng: np.random.Generator) -> float:
+    a, b = (_units(run, suite, LABELS[t]) for t in (before, after))
+    if suite == "gsm8k":
+        only_a, only_b = int(np.sum((a[:, 0] > 0) & (b[:, 0] == 0))), int(np.sum((a[:, 0] == 0) & (b[:, 0] > 0)))
+        return 1.0 if only_a + only_b == 0 else binomtest(min(only_a, only_b), only_a + only_b, 0.5).pvalue
+    factor = 100.0 if suite == "arena_hard" else 1.0
+    d = np.empty(20_000)
+    for i in range(len(d)):
+        pick = rng.integers(0, len(a), len(a))
+        sa, sb = a[pick].sum(axis=0), b[pick].sum(axis=0)
+        d[i] = factor * (sb[0] / sb[1] - sa[0] / sa[1])
+    return min(1.0, 2 * (min(np.sum(d <= 0), np.sum(d >= 0)) + 1) / (len(d) + 1))
 
 
 def test_findings_say_no_significant_change_exactly_when_holm_p_is_at_least_005(card):

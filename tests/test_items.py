@@ -88,18 +88,39 @@ def test_arena_items_leave_out_questions_without_any_verdict() -> None:
     assert [(r.item, r.games) for r in rows] == [("2", [None, "A=B"])]
 
 
-def test_mt_bench_statistics_reproduce_fastchat_turn_means() -> None:
-    from benchmarks.mt_bench.suite import mt_record
+PUBLISHED_MT_BENCH = ("FasterDecoding-Medusa", "alvarobartt-FastChat", "dreaming-panda-MTBench")
 
-    rng = random.Random(2)
-    judgments = [{"question_id": 81 + q, "turn": t, "score": rng.choice([-1, *range(1, 11)]), "judgment": "[[5]]"}
-                 for q in range(80) for t in (1, 2)]
-    record = mt_record(header("m"), judgments)
-    questions = {str(81 + q): [f"first {q}", f"second {q}"] for q in range(80)}
-    rows = mt_bench_items(judgments, questions=questions)
-    assert len(rows) == sum(j["score"] != -1 for j in judgments)
-    assert rows[0].turn in (1, 2) and rows[0].prompt == questions[rows[0].item][rows[0].turn - 1]
-    _assert_statistics_reproduce(record, rows)
+
+@pytest.mark.parametrize("repo", PUBLISHED_MT_BENCH)
+def test_mt_bench_statistics_reproduce_fastchat_turn_means_of_published_judgments(repo: str, shared_data: Path) -> None:
+    """Published FastChat GPT-4 single-grade judgments (model_judgment/gpt-4_single.jsonl of three repositories): the
+    turn means and the average FastChat's show_result prints (mean of the valid scores, -1 left out), computed here in
+    plain Python, against the item statistics on our items."""
+    path = shared_data / "published" / "mt_bench" / repo / "model_judgment" / "gpt-4_single.jsonl"
+    judgments = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    models = sorted({j["model"] for j in judgments})
+    assert models
+    stats = statistics_for("mt_bench")
+    for model in models:
+        mine = [j for j in judgments if j["model"] == model]
+        valid = [j for j in mine if j["score"] != -1]
+        expected = {"turn_1": [j["score"] for j in valid if j["turn"] == 1],
+                    "turn_2": [j["score"] for j in valid if j["turn"] == 2], "average": [j["score"] for j in valid]}
+        rows = mt_bench_items(mine)
+        assert len(rows) == len(valid)
+        for metric, scores in expected.items():
+            assert stats[metric].value(rows) == pytest.approx(sum(scores) / len(scores), rel=1e-12), (model, metric)
+        questions = {j["question_id"] for j in valid}
+        assert stats["average"].interval(rows, resamples=200).n == len(questions)  # resampled by question
+
+
+def test_mt_bench_items_leave_out_unparsable_ratings() -> None:
+    judgments = [{"question_id": 81, "turn": 1, "score": 7, "judgment": "[[7]]"},
+                 {"question_id": 81, "turn": 2, "score": -1, "judgment": "no rating"},
+                 {"question_id": 82, "turn": 1, "score": 4, "judgment": "[[4]]"}]
+    rows = mt_bench_items(judgments, questions={"81": ["first", "second"], "82": ["a", "b"]})
+    assert [(r.item, r.turn, r.scores["rating"], r.prompt) for r in rows] == [("81", 1, 7.0, "first"),
+                                                                              ("82", 1, 4.0, "a")]
 
 
 def test_lmeval_items_keep_the_suites_filter_and_ifeval_fractions() -> None:
