@@ -129,7 +129,45 @@ def mmlu_pro(files: Files, origin: str) -> Files:
     return out
 
 
-CONVERTERS = {"bbh": bbh, "gpqa": gpqa, "math": math, "gsm8k": gsm8k, "truthfulqa": truthfulqa, "musr": musr,
+def hellaswag(files: Files, origin: str) -> Files:
+    """rowanz/hellaswag `hellaswag_{train,val}.jsonl` -> `<split>.jsonl` in Rowan/hellaswag's columns (label a string)."""
+    cols = ("ind", "activity_label", "ctx_a", "ctx_b", "ctx", "endings", "source_id", "split", "split_type", "label")
+    out: Files = {}
+    for name, split in (("train.jsonl", "train"), ("validation.jsonl", "validation")):
+        if name in files:
+            rows = _dicts(read_jsonl(files[name], f"{origin}: HellaSwag {split}"), cols, origin)
+            out[f"{split}.jsonl"] = write_jsonl({**{c: r[c] for c in cols}, "label": str(r["label"])} for r in rows)
+    return out
+
+
+def arc(files: Files, origin: str) -> Files:
+    """AI2 ARC `ARC-Challenge-{Train,Dev,Test}.jsonl` -> `ARC-Challenge/<split>.jsonl` in allenai/ai2_arc's columns:
+    id, question (the stem), choices {text, label}, answerKey."""
+    out: Files = {}
+    for name, data in files.items():
+        split = name.removesuffix(".jsonl")
+        rows = _dicts(read_jsonl(data, f"{origin}: ARC {split}"), ("id", "question", "answerKey"), origin)
+        out[f"ARC-Challenge/{split}.jsonl"] = write_jsonl(
+            {"id": r["id"], "question": r["question"]["stem"],
+             "choices": {"text": [c["text"] for c in r["question"]["choices"]],
+                         "label": [c["label"] for c in r["question"]["choices"]]},
+             "answerKey": r["answerKey"]} for r in rows)
+    return out
+
+
+def winogrande(files: Files, origin: str) -> Files:
+    """allenai/winogrande `train_xl.jsonl` / `dev.jsonl` -> `winogrande_xl/<split>.jsonl`: sentence, option1, option2,
+    answer (the hub's columns; `qID` dropped)."""
+    cols = ("sentence", "option1", "option2", "answer")
+    out: Files = {}
+    for name, data in files.items():
+        split = name.removesuffix(".jsonl")
+        rows = _dicts(read_jsonl(data, f"{origin}: Winogrande {split}"), cols, origin)
+        out[f"winogrande_xl/{split}.jsonl"] = write_jsonl({c: str(r[c]) for c in cols} for r in rows)
+    return out
+
+
+CONVERTERS = {"hellaswag": hellaswag, "arc": arc, "winogrande": winogrande, "bbh": bbh, "gpqa": gpqa, "math": math, "gsm8k": gsm8k, "truthfulqa": truthfulqa, "musr": musr,
               "mmlu_pro": mmlu_pro}
 
 

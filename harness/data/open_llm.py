@@ -100,6 +100,13 @@ OPEN_LLM_TARGETS: MappingProxyType[str, Target] = MappingProxyType({t.name: t fo
     _target("mmlu_pro", "TIGER-Lab/MMLU-Pro",
             Mirror(("mmlu_pro/data/test-00000-of-00001.parquet", "mmlu_pro/data/validation-00000-of-00001.parquet"),
                    ("test.parquet", "validation.parquet"), "mmlu_pro")),
+    _target("hellaswag", "Rowan/hellaswag", Mirror(("hellaswag/data/hellaswag_train.jsonl", "hellaswag/data/hellaswag_val.jsonl"),
+                                                   ("train.jsonl", "validation.jsonl"), "hellaswag")),
+    _target("arc_challenge", "allenai/ai2_arc", Mirror(
+        tuple(f"arc_challenge/ARC-Challenge/ARC-Challenge-{s}.jsonl" for s in ("Train", "Dev", "Test")),
+        ("train.jsonl", "validation.jsonl", "test.jsonl"), "arc")),
+    _target("winogrande", "allenai/winogrande", Mirror(("winogrande/train_xl.jsonl", "winogrande/dev.jsonl"),
+                                                       ("train.jsonl", "validation.jsonl"), "winogrande")),
 )})
-"""BBH, GPQA, MATH Lvl 5, GSM8K, TruthfulQA: hub or the pinned upstream files. MuSR, MMLU-Pro: hub, or a mirror of
-their upstream repositories (no pinned copy exists here, so those mirrors are converted unpinned)."""
+"""BBH, GPQA, MATH Lvl 5, GSM8K, TruthfulQA: hub or the pinned upstream files. MuSR, MMLU-Pro, HellaSwag, ARC,
+Winogrande: hub, or a mirror of their upstream files (no pinned copy exists here, so those are converted unpinned)."""
