@@ -18,6 +18,7 @@ from huggingface_hub import EvalResult, ModelCardData
 from huggingface_hub.repocard import REGEX_YAML_BLOCK
 
 from harness.cards import FAILED, MISSING, PARTIAL_MARK, Column, columns
+from harness.cards.notes import with_card_judges
 from harness.catalog import suites
 from harness.errors import UserError
 from harness.records import Metric, Provenance, ReferenceSet, ResultRecord, Status
@@ -40,8 +41,12 @@ def parse_card(text: str, source: str) -> ReferenceSet:
     if eval_results:
         found += _from_model_index(name, eval_results, source)
     offset = text[: len(text) - len(body)].count("\n")  # table line numbers count from the file's first line
-    for line, header, rows in markdown_tables(body):
-        found += _from_table(header, rows, name or Path(source).stem, source, line + offset)
+    tables = list(markdown_tables(body))
+    lines = body.splitlines()
+    for k, (line, header, rows) in enumerate(tables):
+        end = tables[k + 1][0] - 1 if k + 1 < len(tables) else len(lines)  # the table's footnotes name its judge
+        found += with_card_judges(_from_table(header, rows, name or Path(source).stem, source, line + offset),
+                                  lines[line:end])
     if not found:
         raise UserError(
             f"{source}: no model-index scores and no recognised results table (AlpacaEval, Arena-Hard, "

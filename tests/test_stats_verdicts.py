@@ -248,3 +248,30 @@ def test_a_nan_item_score_is_an_error_naming_the_item_not_an_interval_of_nan() -
              for x, r in (("A", good), ("B", rows))]
     with pytest.raises(UserError, match="item '7'"):
         compare(*sides, resamples=200)
+
+
+def test_a_card_we_rendered_says_which_judge_when_read_back(tmp_path: Path) -> None:
+    """The card's judge footnotes travel with its numbers: re-read as a reference, a local-judge card is not
+    comparable with an officially judged run, and is comparable with the run it was rendered from."""
+    from harness.cardparse import parse_card
+    from harness.cli import main
+    from tests.fixtures.synthetic_iterations import LABELS, alpaca_judge, write_iterations_run
+
+    run = write_iterations_run(tmp_path / "run")
+    assert main(["report", "--run", str(run.root), "--out", str(tmp_path / "card.md"), "--no-plots",
+                 "--no-eval-results"]) == 0
+    card = parse_card((tmp_path / "card.md").read_text(), source="card.md").records
+    alpaca = next(r for r in card if r.suite == "alpaca_eval" and r.label == LABELS[2])
+    local = alpaca_judge()
+    assert alpaca.judge is not None and (alpaca.judge.id, alpaca.judge.model, alpaca.judge.official) == (
+        local.id, local.model, False) and local.prompt_hash.startswith(alpaca.judge.prompt_hash)
+    arena = next(r for r in card if r.suite == "arena_hard" and r.label == LABELS[2])
+    assert arena.judge is not None and arena.judge.official
+    results = [r for r in run.records() if r.label == LABELS[2] and r.suite == "alpaca_eval"]
+    (same,) = [c for c in check.compare(card, results) if c.metric == "win_rate" and c.model == LABELS[2]]
+    assert same.verdict == "pass"
+    official = [r.model_copy(update={"judge": local.model_copy(update={
+        "id": "alpaca_eval/weighted_alpaca_eval_gpt4_turbo", "model": "gpt-4-1106-preview", "official": True})})
+        for r in results]
+    (other,) = [c for c in check.compare(card, official) if c.metric == "win_rate" and c.model == LABELS[2]]
+    assert other.verdict == "not comparable" and "local (alpaca_eval/local@SmolLM2" in other.reason

@@ -4,6 +4,7 @@ and which checkpoint content each row evaluated."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from harness.catalog import get_suite
@@ -29,7 +30,26 @@ def table_notes(records: list[ResultRecord]) -> list[str]:
             notes.append(f"{PARTIAL_MARK} Partial: {what}: {coverage_text(r)}.")
         elif r.coverage and (r.coverage.scored < r.coverage.total or r.coverage.failed):
             notes.append(f"Coverage: {what}: {coverage_text(r)}.")
-    return notes + record_notes(records)
+    return notes + average_notes(records) + record_notes(records)
+
+
+def average_notes(records: list[ResultRecord]) -> list[str]:
+    """An Open LLM average the rows lack because members are missing: which ones (the leaderboard's needs all)."""
+    from harness.catalog import suites
+
+    notes = []
+    for spec in (s for s in suites() if s.aggregate_of):
+        shown = {(r.model, r.variant) for r in records if r.suite == spec.name}
+        lacking: dict[tuple[str, ...], list[str]] = {}
+        for model, variant, label in dict.fromkeys((r.model, r.variant, r.label) for r in records
+                                                   if r.suite in spec.aggregate_of):
+            have = {r.suite for r in records if (r.model, r.variant) == (model, variant) and r.status != "failed"}
+            missing = tuple(get_suite(m).title for m in spec.aggregate_of if m not in have)
+            if missing and (model, variant) not in shown:
+                lacking.setdefault(missing, []).append(escape_cell(label))
+        notes += [f"{spec.title} ({spec.name}) partial, not shown for {', '.join(rows)}: lacks {', '.join(missing)} "
+                  f"(the leaderboard's average needs all {len(spec.aggregate_of)})." for missing, rows in lacking.items()]
+    return notes
 
 
 def judge_notes(records: list[ResultRecord]) -> list[str]:
@@ -50,6 +70,38 @@ def judge_notes(records: list[ResultRecord]) -> list[str]:
     if unknown:
         notes.append(f"Judge not recorded (numbers as published) for {', '.join(map(escape_cell, unknown))}.")
     return notes
+
+
+_JUDGE_NOTE = re.compile(r"^-?\s*Judge: `(?P<id>(?:[^`\\]|\\.)+)` \((?P<model>.+) via (?P<backend>\S+), prompt sha256 "
+                         r"(?P<hash>[0-9a-f]+)\) for (?P<rows>.+)\.$")
+_LOCAL_NOTE = re.compile(r"^-?\s*\*\*Local judge:\*\* `(?P<id>(?:[^`\\]|\\.)+)`")
+
+
+def with_card_judges(records: Sequence[ResultRecord], lines: Sequence[str]) -> list[ResultRecord]:
+    """`records` read from one table of a card `judge_notes` wrote, each judged-suite record given the judge its
+    footnote (in `lines`, the text from that table to the next) names for its row: a card re-read as a reference
+    says which judge produced its numbers (the `**Local judge:**` note marks it not official). Records whose row no
+    footnote names are returned as they are (a published card: its judge is the benchmark's, as published)."""
+    local = {_unescape(m["id"]) for line in lines if (m := _LOCAL_NOTE.match(line.strip()))}
+    by_row: dict[str, JudgeInfo] = {}
+    for line in lines:
+        m = _JUDGE_NOTE.match(line.strip())
+        if m is None:
+            continue
+        judge_id = _unescape(m["id"])
+        judge = JudgeInfo(id=judge_id, model=_unescape(m["model"]), prompt_hash=m["hash"], backend=m["backend"],
+                          official=judge_id not in local)
+        for row in _unescape(m["rows"]).split(", "):
+            by_row.setdefault(row, judge)
+    out = []
+    for r in records:
+        judge = by_row.get(r.label) if r.judge is None and get_suite(r.suite).engine == "judge" else None
+        out.append(r.model_copy(update={"judge": judge}) if judge is not None else r)
+    return out
+
+
+def _unescape(text: str) -> str:
+    return re.sub(r"\\(.)", r"\1", text)
 
 
 def calibration_text(judge: JudgeInfo) -> str:
