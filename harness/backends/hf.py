@@ -27,6 +27,7 @@ from typing import Any
 
 from harness.backends.base import BackendOptions, ChatRequest, ChoiceRequest, Completion, Message, SamplingParams
 from harness.backends.hf_decode import decode, quantize_int8
+from harness.backends.hf_prefix import PrefixCache, Scored, supports_prefix_reuse
 from harness.backends.precision import Precision, resolve_precision
 from harness.backends.threads import limit_torch_threads
 from harness.errors import UserError
@@ -52,8 +53,11 @@ class HFBackend:
     name = "hf"
 
     def __init__(self, tokenizer: Any, load_model: Callable[[], Any], *, batch_size: int = 8, fingerprint: str,
-                 precision: Precision | None = None) -> None:
+                 precision: Precision | None = None, prefix_reuse: bool = True) -> None:
         self.tokenizer = tokenizer
+        self.prefix_reuse = prefix_reuse
+        """Reuse the KV cache of shared prompt prefixes in choice_logprobs (hf_prefix.py)."""
+        self._prefix: PrefixCache | None = None
         self.precision = precision or Precision("float32", None, "given")
         """The dtype the model runs in and why (harness.backends.precision); part of the fingerprint."""
         self.batch_size = max(1, batch_size)
@@ -75,7 +79,7 @@ class HFBackend:
         if options.extra.get("quantize") and options.dtype == "auto":
             precision = Precision("float32", precision.declared, "quantize=int8 quantizes float32 weights")
         dtype = getattr(torch, precision.dtype)
-        quantize, threads = _parse_extra(options.extra, device, str(dtype))
+        quantize, threads, prefix_reuse = _parse_extra(options.extra, device, str(dtype))
         template = read_text(Path(options.chat_template), "chat template file") if options.chat_template else None
         transformers.logging.set_verbosity_error()
         try:
@@ -103,7 +107,8 @@ class HFBackend:
             return quantize_int8(model) if quantize == "int8" else model
 
         fp = backend_fingerprint(source, template, str(dtype), torch.device(device).type, quantize, fingerprint_db)
-        return cls(tokenizer, load_model, batch_size=options.batch_size, fingerprint=fp, precision=precision)
+        return cls(tokenizer, load_model, batch_size=options.batch_size, fingerprint=fp, precision=precision,
+                   prefix_reuse=prefix_reuse)
 
     @property
     def model(self) -> Any:
@@ -137,7 +142,11 @@ class HFBackend:
         return self._generate([e["input_ids"] for e in encoded], list(params))
 
     def choice_logprobs(self, requests: Sequence[ChoiceRequest]) -> list[dict[str, float]]:
-        """See ChoiceScorer: one forward pass per request when the choices' first tokens differ, else one per choice."""
+        """See ChoiceScorer: one forward pass per request when the choices' first tokens differ, else one per choice.
+
+        Prompt prefixes shared between requests (a judge prompt's fixed part, the instruction both orders share, a
+        reference output repeated across calls) are computed once and their KV cache reused (hf_prefix.py); the
+        probabilities equal the plain path's up to rounding. `--backend-opt prefix_cache=off` takes the plain path."""
         items: list[tuple[int, list[int], list[tuple[str, list[int]]]]] = []  # (request, input ids, scored choices)
         for n, r in enumerate(requests):
             context = self.encode_chat(r.messages, r.assistant_prefix)
@@ -148,15 +157,13 @@ class HFBackend:
                 items.append((n, context, [(c, ids[:1]) for c, ids in conts.items()]))
             else:
                 items.extend((n, context + ids[:-1], [(c, ids)]) for c, ids in conts.items())
+        scored = [Scored(ids, max(len(c) for _, c in choices)) for _, ids, choices in items]
+        rows = self._prefix_rows(scored) if self.prefix_reuse else self._plain_rows(scored)
         scores: list[dict[str, float]] = [{} for _ in requests]
-        items.sort(key=lambda it: len(it[1]))
-        for start in range(0, len(items), self.batch_size):
-            batch = items[start : start + self.batch_size]
-            logprobs = self._last_logprobs([ids for _, ids, _ in batch], max(len(ids) for _, _, s in batch for _, ids in s))
-            for row, (n, _, scored) in enumerate(batch):
-                for choice, ids in scored:
-                    steps = logprobs[row, -len(ids):]  # the positions that predict each of the choice's tokens
-                    scores[n][choice] = float(steps.gather(1, _tensor(ids, steps.device)[:, None]).sum())
+        for (n, _, choices), logprobs in zip(items, rows, strict=True):
+            for choice, ids in choices:
+                steps = logprobs[-len(ids):]  # the positions that predict each of the choice's tokens
+                scores[n][choice] = float(steps.gather(1, _tensor(ids, steps.device)[:, None]).sum())
         return [_renormalise(s) for s in scores]
 
     def encode_chat(self, messages: Sequence[Message], assistant_prefix: str = "") -> list[int]:
@@ -211,15 +218,33 @@ class HFBackend:
         device = self.model.device
         return torch.tensor(ids, device=device), torch.tensor(mask, device=device)
 
-    def _last_logprobs(self, sequences: list[list[int]], last: int) -> Any:
-        """Log-softmax of the logits at the last `last` positions of each (left-padded) sequence."""
+    def _plain_rows(self, items: list[Scored]) -> list[Any]:
+        """Each item's float32 log-softmax at its last `last` positions, every prompt prefilled from its first token
+        in left-padded batches of similar length."""
         import torch
 
-        input_ids, mask = self._left_pad(sequences)
-        position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
-        with torch.inference_mode():
-            logits = self.model(input_ids=input_ids, attention_mask=mask, position_ids=position_ids).logits
-        return torch.log_softmax(logits[:, -last:].float(), dim=-1)
+        out: list[Any] = [None] * len(items)
+        order = sorted(range(len(items)), key=lambda i: len(items[i].ids))
+        for start in range(0, len(order), self.batch_size):
+            batch = order[start : start + self.batch_size]
+            input_ids, mask = self._left_pad([items[i].ids for i in batch])
+            last = max(items[i].last for i in batch)
+            with torch.inference_mode():
+                logits = self.model(input_ids=input_ids, attention_mask=mask, position_ids=(mask.cumsum(-1) - 1)
+                                    .clamp(min=0), logits_to_keep=last).logits
+            logprobs = torch.log_softmax(logits.float(), dim=-1)
+            for row, i in enumerate(batch):
+                out[i] = logprobs[row, last - items[i].last :]
+        return out
+
+    def _prefix_rows(self, items: list[Scored]) -> list[Any]:
+        if self._prefix is None:
+            if not supports_prefix_reuse(self.model):
+                self.prefix_reuse = False
+                return self._plain_rows(items)
+            self._prefix = PrefixCache(lambda: self.model, self.tokenizer.pad_token_id, self.batch_size)
+        self._prefix.batch_size = self.batch_size
+        return self._prefix.rows(items)
 
 
 def backend_fingerprint(source: str, template: str | None, dtype: str, device: str, quantize: str | None = None,
@@ -251,11 +276,17 @@ def pick_device(device: str) -> str:
 # ---- helpers ------------------------------------------------------------------------------------------------------
 
 
-def _parse_extra(extra: dict[str, str], device: str, dtype: str) -> tuple[str | None, int | None]:
-    """The hf backend's `--backend-opt` keys: quantize=int8 (CPU only), threads=N (torch intra-op threads on CPU)."""
-    unknown = sorted(set(extra) - {"quantize", "threads"})
+def _parse_extra(extra: dict[str, str], device: str, dtype: str) -> tuple[str | None, int | None, bool]:
+    """The hf backend's `--backend-opt` keys: quantize=int8 (CPU only), threads=N (torch intra-op threads on CPU),
+    prefix_cache=on|off (choice scoring reuses shared prompt prefixes; same numbers up to rounding, so not part of
+    the fingerprint)."""
+    unknown = sorted(set(extra) - {"quantize", "threads", "prefix_cache"})
     if unknown:
-        raise UserError(f"--backend-opt {unknown[0]}: the hf backend knows quantize=int8 and threads=N")
+        raise UserError(f"--backend-opt {unknown[0]}: the hf backend knows quantize=int8, threads=N and "
+                        "prefix_cache=on|off")
+    prefix = extra.get("prefix_cache", "on")
+    if prefix not in ("on", "off"):
+        raise UserError(f"--backend-opt prefix_cache={prefix}: give on or off")
     quantize = extra.get("quantize")
     if quantize not in (None, "int8"):
         raise UserError(f"--backend-opt quantize={quantize}: the hf backend supports quantize=int8")
@@ -268,7 +299,7 @@ def _parse_extra(extra: dict[str, str], device: str, dtype: str) -> tuple[str | 
     threads = extra.get("threads")
     if threads is not None and (not threads.isdigit() or int(threads) < 1):
         raise UserError(f"--backend-opt threads={threads}: give a positive whole number")
-    return quantize, int(threads) if threads is not None else None
+    return quantize, int(threads) if threads is not None else None, prefix == "on"
 
 
 def _eos_ids(model: Any, tokenizer: Any) -> list[int]:
