@@ -135,6 +135,14 @@ def bootstrap_ci(table: ItemTable, statistic: Statistic, resamples: int = DEFAUL
     return Interval(point(table, statistic), low, high, _sd(draws), table.n, resamples)
 
 
+def mean_interval(values: Sequence[float] | np.ndarray, resamples: int = DEFAULT_RESAMPLES, seed: Seed = 0,
+                  level: float = LEVEL) -> Interval:
+    """The one-sample bootstrap of a plain mean (e.g. the SPPO objective's per-prompt preferences): `bootstrap_ci` on a
+    one-column table, so every one-sample interval in the project comes from the same resampler."""
+    return bootstrap_ci(ItemTable.build({"x": np.asarray(values, dtype=float)}), lambda s: s.mean("x"), resamples, seed,
+                        level)
+
+
 def paired_bootstrap(a: ItemTable, b: ItemTable, statistics: Mapping[str, Statistic],
                      resamples: int = DEFAULT_RESAMPLES, seed: Seed = 0, level: float = LEVEL) -> dict[str, Paired]:
     """Resample the items both sides scored (the same indices for A and B: the rows of `a` and `b` must be the same

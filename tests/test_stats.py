@@ -221,3 +221,18 @@ def test_gate_false_alarm_rate_and_power_at_n_805():
     se_diff = math.sqrt(2 * p * (1 - p) / n)
     dropped = _simulated_records(n, p - 3 * se_diff, runs, rng)
     assert _fire_rate(reference, dropped) >= 0.80
+
+
+def test_mean_interval_is_the_textbook_percentile_bootstrap_of_a_mean() -> None:
+    """The one-sample bootstrap every one-sample interval uses: against a loop written here (same seed: the same index
+    draws, so the same percentiles), and the textbook SE sd/sqrt(n) within Monte Carlo noise."""
+    from harness.stats import mean_interval
+
+    rng = np.random.default_rng(4)
+    values = rng.beta(2, 3, 150)
+    got = mean_interval(values, resamples=5000, seed=9)
+    draws = np.random.default_rng(9).integers(0, len(values), size=(5000, len(values)))
+    means = values[draws].mean(axis=1)
+    assert (got.ci_low, got.ci_high) == pytest.approx(tuple(np.percentile(means, [2.5, 97.5])), rel=1e-12)
+    assert got.value == pytest.approx(values.mean()) and got.n == 150
+    assert got.se == pytest.approx(values.std(ddof=0) / np.sqrt(len(values)), rel=0.05)
