@@ -276,3 +276,23 @@ def test_gpqa_questions_never_reach_what_report_writes(home, tmp_path, cli, monk
     page = (tmp_path / "site" / "suites" / "gpqa.html").read_text()
     assert 'id="not-for-publication"' in page and 'content="noindex' in page
     assert "(not for publication)" in (tmp_path / "site" / "index.html").read_text()
+
+
+def test_card_names_what_the_v2_average_lacks():
+    """Four of six v2 suites (MuSR and MMLU-Pro hub only): no average is invented, and the footnote under the table
+    names the two missing suites; a failed member counts as missing."""
+    from harness import cards
+    from harness.catalog import get_suite
+    from harness.records import Metric, Provenance, ResultRecord
+
+    def rec(suite: str, value: float, **kw) -> ResultRecord:
+        return ResultRecord(model="m", suite=suite, metrics={get_suite(suite).headline: Metric(value=value)},
+                            provenance=Provenance(source="run"), **kw)
+
+    recs = [rec(s, 10.0) for s in ("ifeval", "bbh", "math_lvl5")]
+    recs.append(ResultRecord(model="m", suite="gpqa", status="failed", error="gpqa: not pulled: run ...",
+                             provenance=Provenance(source="run")))
+    text = cards.render_card(cards.with_averages(recs), subject=None, source="x")
+    assert "| Avg. | — |" in text.splitlines()
+    assert ("Avg. (open_llm_v2) partial, not shown for m: lacks GPQA (0-shot), MuSR (0-shot), MMLU-PRO (5-shot) "
+            "(the leaderboard's average needs all 6).") in text

@@ -149,6 +149,11 @@ def where_from(target: Target, tried: list[str] | None = None) -> str:
     if target.hub and not has_pinned_source(target):
         return (f"no data for {target.name}: hub only: run `sppo-bench data pull --suites {target.name}` where the hub "
                 f"is reachable (hub dataset {target.hub}), or `--data-dir DIR` with a mirror of its files{why}")
+    origins = [m.origin for p in target.parts for m in p.mirror if m.origin]
+    if target.hub and origins:
+        return (f"no data for {target.name}: run `sppo-bench data pull --suites {target.name}` where the hub is "
+                f"reachable (hub dataset {target.hub}), or `sppo-bench data pull --suites {target.name} --data-dir DIR` "
+                f"with the pinned files of {origins[0]} (e.g. DIR=../shared/data){why}")
     return (f"no data for {target.name}: it comes from {describe_sources(target)}{why}; run "
             f"`sppo-bench data pull --suites {target.name}` where that is reachable, or pass `--data-dir DIR` "
             "pointing at a mirror")
