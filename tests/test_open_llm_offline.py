@@ -238,6 +238,27 @@ def test_our_run_logs_the_hubs_doc_hash(home, published, tmp_path):
             ours = [json.loads(line) for line in (folder / f"samples_{task}.jsonl").read_text().split("\n") if line]
             assert len(ours) == 1 and ours[0]["doc_hash"] == rows[0]["doc_hash"], task
             assert len(ours[0]["prompt_hash"]) == 64
+        # the leaderboard's normalization, computed here from lm-eval's own per-sample scores (DESIGN.md):
+        # BBH: norm(acc_norm, 1/choices) per subtask, then the plain mean; MATH: exact_match_original over all items
+        samples = {p.stem.removeprefix("samples_"): [json.loads(x) for x in p.read_text().split("\n") if x]
+                   for p in folder.glob("samples_*.jsonl")}
+        if suite == "bbh":
+            from lm_eval.tasks import TaskManager
+
+            def norm(x: float, lo: float) -> float:
+                return 0.0 if x < lo else (x - lo) / (1 - lo) * 100
+
+            manager = TaskManager(include_path=[str(folder / "tasks")], include_defaults=False)
+            tasks = manager.load(list(samples))["tasks"]
+            per = []
+            for task, rows in samples.items():
+                choices = len(tasks[task].doc_to_choice(rows[0]["doc"]))  # lm-eval's own option list
+                per.append(norm(sum(r["acc_norm"] for r in rows) / len(rows), 1 / choices))
+            assert len(per) == 24
+            assert record.metrics["acc_norm"].value == pytest.approx(sum(per) / len(per))
+        else:
+            scores = [r["exact_match_original"] for rows in samples.values() for r in rows]
+            assert record.metrics["exact_match_original"].value == pytest.approx(100 * sum(scores) / len(scores))
 
 
 def test_gpqa_questions_never_reach_what_report_writes(home, tmp_path, cli, monkeypatch):
