@@ -107,15 +107,15 @@ def compare(
                                   "only in results"))
             continue
         (ref_record, a), (res_record, b) = ref.metrics[key], res.metrics[key]
+        mismatch = judge_mismatch(ref_record, res_record, metric) or ""
+        if mismatch and not allow_judge_mismatch:
+            out.append(Comparison(shown, variant, suite, metric, a.value, b.value, None, "not comparable",
+                                  reason=f"{mismatch}; pass --allow-judge-mismatch to compare them anyway"))
+            continue
         if is_partial(res_record) and not is_partial(ref_record) and not allow_partial:
             reason = (f"partial result ({coverage_text(res_record)}) against a complete reference; rerun without "
                       "--limit, or pass --allow-partial to compare it anyway")
             out.append(Comparison(shown, variant, suite, metric, a.value, b.value, None, "partial", reason=reason))
-            continue
-        mismatch = judge_mismatch(ref_record, res_record) or ""
-        if mismatch and not allow_judge_mismatch:
-            out.append(Comparison(shown, variant, suite, metric, a.value, b.value, None, "not comparable",
-                                  reason=f"{mismatch}; pass --allow-judge-mismatch to compare them anyway"))
             continue
         ea, eb = ref.estimate(ref_record, metric), res.estimate(res_record, metric)
         se_from = f"{ea.method or '—'} / {eb.method or '—'}"

@@ -93,12 +93,9 @@ def compare(a: Side, b: Side, resamples: int = DEFAULT_RESAMPLES, seed: int = 0,
     rows: list[Row] = []
     draws: dict[str, np.ndarray] = {}
     for suite in [s for s in shared if not get_suite(s).aggregate_of]:
-        mismatch = judge_mismatch(a.records[suite], b.records[suite])
-        if mismatch and not allow_judge_mismatch:
-            rows += _not_comparable(suite, a, b, metrics, mismatch)
-            continue
         found = _suite_rows(suite, a, b, resamples, seed, metrics, draws)
-        rows += [replace(r, judges=mismatch) for r in found] if mismatch else found
+        rows += [_judged(r, judge_mismatch(a.records[suite], b.records[suite], r.metric), allow_judge_mismatch)
+                 for r in found]
     for suite in [s for s in shared if get_suite(s).aggregate_of]:
         rows.append(_aggregate_row(suite, a, b, draws))
     order = {s: i for i, s in enumerate(shared)}
@@ -120,11 +117,13 @@ def _usable(side: Side, suite: str) -> bool:
 
 # ------------------------------------------------------------------------------------------------------ one suite
 
-def _not_comparable(suite: str, a: Side, b: Side, metrics: Metrics, why: str) -> list[Row]:
-    ra, rb = a.records[suite], b.records[suite]
-    names = [m for m in _ordered(suite, ra, rb) if metrics == "all" or m == get_suite(suite).headline]
-    return [Row(suite, m, ra.metrics[m].value, rb.metrics[m].value, rb.metrics[m].value - ra.metrics[m].value, None,
-                None, None, None, None, NOT_COMPARABLE, why) for m in names]
+def _judged(row: Row, mismatch: str | None, allowed: bool) -> Row:
+    """A row whose sides had different judges: not comparable (no test), or, when allowed, marked in `judges`."""
+    if not mismatch:
+        return row
+    if allowed:
+        return replace(row, judges=mismatch)
+    return Row(row.suite, row.metric, row.a, row.b, row.delta, None, None, None, None, None, NOT_COMPARABLE, mismatch)
 
 
 def _suite_rows(suite: str, a: Side, b: Side, resamples: int, seed: int, metrics: Metrics,

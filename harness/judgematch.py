@@ -6,7 +6,8 @@ A record's judge: its `JudgeInfo` (a run records it); else the judge an `.eval_r
 ("judge: ID (MODEL via BACKEND), the official judge"); else, for a published number whose judge was not recorded (a
 model card, a reference JSON imported from one), the benchmark's official judge, as the benchmark publishes it. Two
 judges differ when their judge id, judge model, prompt hash or content fingerprint differ (a field unknown on one side
-is not compared).
+is not compared). Metrics that describe the answers, not the verdicts (average length, token counts), are the same
+whoever judged, and stay comparable.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from harness.records import ResultRecord
 
 _NOTE = re.compile(r"^judge: (?P<id>\S+) \((?P<model>.+) via (?P<backend>[^)]+)\), (?P<official>the official judge)?")
 AS_PUBLISHED = "as published"
+NOT_JUDGED = frozenset({"avg_length", "avg_tokens", "empty_answers", "repeated_token_answers"})
+"""Metrics of judged suites computed from the answers alone."""
 
 
 @dataclass(frozen=True)
@@ -54,9 +57,11 @@ def judge_of(record: ResultRecord) -> Judge | None:
     return Judge(official.id, official.model, True, source=AS_PUBLISHED)
 
 
-def judge_mismatch(a: ResultRecord, b: ResultRecord) -> str | None:
+def judge_mismatch(a: ResultRecord, b: ResultRecord, metric: str | None = None) -> str | None:
     """Why `a` and `b` were judged by different judges ("different judges: official (...) vs local (...) — not
-    comparable"), or None when they were judged alike (or neither suite has a judge)."""
+    comparable"), or None when they were judged alike, the suite has no judge, or `metric` does not depend on it."""
+    if metric in NOT_JUDGED:
+        return None
     ja, jb = judge_of(a), judge_of(b)
     if ja is None or jb is None:
         return None

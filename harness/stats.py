@@ -139,7 +139,7 @@ def mean_interval(values: Sequence[float] | np.ndarray, resamples: int = DEFAULT
                   level: float = LEVEL) -> Interval:
     """The one-sample bootstrap of a plain mean (e.g. the SPPO objective's per-prompt preferences): `bootstrap_ci` on a
     one-column table, so every one-sample interval in the project comes from the same resampler."""
-    return bootstrap_ci(ItemTable.build({"x": np.asarray(values, dtype=float)}), lambda s: s.mean("x"), resamples, seed,
+    return bootstrap_ci(ItemTable.build({"x": [float(v) for v in values]}), lambda s: s.mean("x"), resamples, seed,
                         level)
 
 

@@ -151,13 +151,15 @@ def _judged_pair(tmp_path: Path) -> tuple[Path, Path]:
     """A reference JSON of published AlpacaEval numbers (judge not recorded: the official one) and a run directory
     with the same model's numbers from the local judge."""
     ref = tmp_path / "ref.json"
-    published = _record("M", "alpaca_eval", {"win_rate": Metric(value=30.0, stderr=1.5)}, source="card")
+    published = _record("M", "alpaca_eval", {"win_rate": Metric(value=30.0, stderr=1.5),
+                                             "avg_length": Metric(value=1500.0)}, source="card")
     lm = _record("M", "gsm8k", {"exact_match": Metric(value=50.0, stderr=1.0)}, source="card")
     from harness.records import ReferenceSet
 
     write_reference(ref, ReferenceSet(name="M", source="test", records=[published, lm]))
     run = RunDir(tmp_path / "run")
-    run.write(_record("M", "alpaca_eval", {"win_rate": Metric(value=29.5, stderr=1.5)}, judge=_local()))
+    run.write(_record("M", "alpaca_eval", {"win_rate": Metric(value=29.5, stderr=1.5),
+                                           "avg_length": Metric(value=1490.0)}, judge=_local()))
     run.write(_record("M", "gsm8k", {"exact_match": Metric(value=50.2, stderr=1.0)}))
     return ref, run.root
 
@@ -166,8 +168,10 @@ def test_check_refuses_to_pair_different_judges_and_fails_closed(tmp_path: Path,
     ref, run = _judged_pair(tmp_path)
     code, out, err = cli("check", "--reference", ref, "--results", run)
     assert code == 1, err
-    line = next(x for x in out.splitlines() if "| alpaca_eval |" in x)
+    line = next(x for x in out.splitlines() if "| alpaca_eval | win_rate |" in x)
     assert "**NOT COMPARABLE**" in line and "29.50" in line
+    length = next(x for x in out.splitlines() if "| alpaca_eval | avg_length |" in x)
+    assert "COMPARABLE" not in length and "| info |" in length  # the answers' length does not depend on the judge
     reason = next(x for x in out.splitlines() if x.startswith("- NOT COMPARABLE"))
     assert "different judges" in reason and "official (alpaca_eval/weighted_alpaca_eval_gpt4_turbo" in reason
     assert "local (alpaca_eval/local-choice" in reason and "not comparable" in reason
@@ -175,7 +179,7 @@ def test_check_refuses_to_pair_different_judges_and_fails_closed(tmp_path: Path,
     assert "| gsm8k |" in out and "pass" in next(x for x in out.splitlines() if "| gsm8k |" in x)
     code, out, err = cli("check", "--reference", ref, "--results", run, "--allow-judge-mismatch")
     assert code == 0, out
-    line = next(x for x in out.splitlines() if "| alpaca_eval |" in x)
+    line = next(x for x in out.splitlines() if "| alpaca_eval | win_rate |" in x)
     assert "| pass |" in line and "warning: different judges" in line and out.splitlines()[0].endswith("judges |")
 
 
@@ -183,10 +187,10 @@ def test_compare_says_not_comparable_across_judges_and_exits_1(tmp_path: Path, c
     ref, run = _judged_pair(tmp_path)
     code, out, _ = cli("compare", ref, run)
     assert code == 1
-    line = next(x for x in out.splitlines() if x.startswith("| alpaca_eval |"))
+    line = next(x for x in out.splitlines() if x.startswith("| alpaca_eval | win_rate |"))
     assert NOT_COMPARABLE in line and "different judges" in out
     code, out, _ = cli("compare", ref, run, "--allow-judge-mismatch", "--resamples", "200")
-    line = next(x for x in out.splitlines() if x.startswith("| alpaca_eval |"))
+    line = next(x for x in out.splitlines() if x.startswith("| alpaca_eval | win_rate |"))
     assert code == 0 and "unpaired normal" in line and "**different judges" in line
 
 

@@ -95,8 +95,8 @@ def with_card_judges(records: Sequence[ResultRecord], lines: Sequence[str]) -> l
             by_row.setdefault(row, judge)
     out = []
     for r in records:
-        judge = by_row.get(r.label) if r.judge is None and get_suite(r.suite).engine == "judge" else None
-        out.append(r.model_copy(update={"judge": judge}) if judge is not None else r)
+        named = by_row.get(r.label) if r.judge is None and get_suite(r.suite).engine == "judge" else None
+        out.append(r.model_copy(update={"judge": named}) if named is not None else r)
     return out
 
 
