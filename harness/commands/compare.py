@@ -72,13 +72,13 @@ def markdown(rows: list[Row], a: Side, b: Side, resamples: int, seed: int) -> st
         cells = [r.suite, r.metric, f"{r.a:.{d}f}", f"{r.b:.{d}f}", f"{r.delta:+.{d}f}", ci, _p(r.p_value),
                  _p(r.p_holm), "—" if r.n_paired is None else str(r.n_paired), r.method]
         if any(x.judges for x in rows):
-            cells.append(f"**{r.judges}**" if r.judges else "same")
+            cells.append(f"**{r.judges}**" if r.judges else "—")
         lines.append("| " + " | ".join(cells) + " |")
         if r.note:
             notes.append(f"- {r.suite} / {r.metric}: {r.note}")
     tested = sum(r.p_value is not None for r in rows)
     lines += ["", f"Bootstrap: {resamples} resamples, seed {seed}. p (Holm): adjusted across the {tested} rows with a "
-              "test. n: items both sides scored."]
+              "test. n: items both sides scored (MT-Bench: questions, both turns resampled together)."]
     only_a, only_b = unshared_suites(a, b)
     if only_a or only_b:
         lines.append(f"Not compared (on one side only): A {', '.join(only_a) or '—'}; B {', '.join(only_b) or '—'}.")
