@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from harness.backends.base import BackendOptions, ChatRequest, ChoiceRequest, Completion
-from harness.calibration import calibrate, reference_files, store, summarize
+from harness.calibration import SUITES_WITH_REFERENCE, calibrate, reference_files, store, summarize
 from harness.engines.context import Injected, ModelRef, RunContext, RunOptions
 from harness.errors import UserError
 from harness.settings import Settings
@@ -150,7 +150,7 @@ def test_position_consistency_of_a_position_biased_judge(tmp_path):
 
 
 def test_unreadable_verdicts_are_left_out_and_counted(tmp_path):
-    prefs = [*BALANCED, float("nan"), 2.5]  # no official verdict on the last two pairs
+    prefs = [*BALANCED, float("nan"), None]  # no official verdict on the last two pairs
     result, double, _ = _calibrate(tmp_path, lambda i, second: BALANCED[i] > 1.5, "copy", prefs=prefs)
     assert result.summary.n == 8 and result.left_out == 2
     assert {i for i, _ in double.seen} == set(range(8))  # pairs without an official verdict are not judged
@@ -329,7 +329,8 @@ def test_bad_input_is_one_line_exit_2(cli, tmp_path, monkeypatch, args, message)
 
 def test_a_card_cites_a_calibration_made_after_the_run(cli, tmp_path, monkeypatch, shared_data):
     """Records made before `judge calibrate` get the stored calibration at report time (their unit key does not
-    cover it, so they are not rerun)."""
+    cover it, so they are not rerun). The calibration sits where `judge calibrate` stores one: under the AlpacaEval
+    local judge's own id and prompt hash (the only suite with published verdicts to calibrate against)."""
     from harness.data import pull
     from harness.engines.judge_backend import calibration_path
     from harness.records import CalibrationSummary
@@ -337,14 +338,15 @@ def test_a_card_cites_a_calibration_made_after_the_run(cli, tmp_path, monkeypatc
 
     home = tmp_path / "home"
     monkeypatch.setenv("SPPO_BENCH_HOME", str(home))
-    pull(Settings(home=home, offline=True), ["mt_bench"], data_dir=shared_data)
+    pull(Settings(home=home, offline=True), ["alpaca_eval"], data_dir=shared_data)
     run = tmp_path / "run"
     code, _, err = cli("eval", "m", "--backend", "fake", "--judge", "local", "--judge-backend", "fake", "--suites",
-                       "mt_bench", "--limit", "1", "--out", run)
+                       "alpaca_eval", "--limit", "2", "--out", run)
     assert code == 0, err
-    record = json.loads(next((run / "records").glob("*/mt_bench.json")).read_text())
+    record = json.loads(next((run / "records").glob("*/alpaca_eval.json")).read_text())
     judge = record["judge"]
-    assert judge["calibration"] is None
+    assert judge["calibration"] is None and judge["id"] == "alpaca_eval/local-choice"
+    assert record["suite"] in SUITES_WITH_REFERENCE  # a judge `judge calibrate` can calibrate
     summary = CalibrationSummary(n=60, agreement=0.517, kappa=0.03, majority_baseline=0.983, bias=53.0,
                                  bias_ci_low=46.8, bias_ci_high=58.9, position_consistency=0.0,
                                  reference="test", judge_fingerprint=judge["fingerprint"])

@@ -125,8 +125,8 @@ def test_arena_import(cli, home, tmp_path):
     assert m.value == pytest.approx(direct.score) and m.ci_low == pytest.approx(direct.ci_low)
     assert m.ci_low <= m.value <= m.ci_high
     assert rec.metrics["avg_tokens"].value == int(sum(100 + q for q in range(60)) / 60)
-    # unparsable verdicts are counted, never scored; every question was judged, so the import is complete
-    assert rec.coverage.failed == direct.n_unparsed > 0 and rec.status == "complete"
+    # unparsable verdicts are counted, never scored, and make the record partial (issue 18: not "complete")
+    assert rec.coverage.failed == direct.n_unparsed > 0 and rec.status == "partial"
     assert any("without a verdict" in n for n in rec.notes)
     assert rec.judge.official and rec.judge.id == "arena_hard/v0.1-gpt-4-1106-preview"
 

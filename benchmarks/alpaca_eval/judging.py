@@ -14,6 +14,7 @@ from benchmarks.alpaca_eval.scoring import alpaca_eval_module
 from harness.backends.base import ChatBackend, ChatRequest, ChoiceRequest, ChoiceScorer, Message, SamplingParams
 from harness.judges import JudgeSpec, prompt_hash
 from harness.judges.calls import JudgeCache, Result, run_batched, run_choices
+from harness.judges.pairwise import COMBINATION, both_orders_probability
 
 TEMPLATE = "evaluators_configs/alpaca_eval_clf_gpt4_turbo/alpaca_eval_clf.txt"
 SWITCH_SEED = 0
@@ -27,10 +28,11 @@ OFFICIAL = JudgeSpec(
     description="AlpacaEval 2 official: preference = 2 - P(m)/(P(m)+P(M)), baseline as output m, order randomised",
 )
 LOCAL = JudgeSpec(
-    id="alpaca_eval/local-choice", suite="alpaca_eval", official=False, model="local", version="1",
-    prompt=OFFICIAL.prompt, parser="next-token P(m) vs P(M)", sampling=SamplingParams(),
+    id="alpaca_eval/local-choice", suite="alpaca_eval", official=False, model="local", version="2",
+    prompt=OFFICIAL.prompt, parser=f"next-token P(m) vs P(M), {COMBINATION}", sampling=SamplingParams(),
     baseline="gpt4_1106_preview", choices=("m", "M"),
-    description="AlpacaEval 2 prompt on a local model; preference from P(m) vs P(M) (not comparable with official)",
+    description="AlpacaEval 2 prompt on a local model, asked in both orders; preference from the mean of the two "
+                "orders' log-odds of P(m) vs P(M) (not comparable with official)",
 )
 
 
@@ -39,7 +41,10 @@ def template_text() -> str:
 
 
 def spec_prompt_hash(spec: JudgeSpec) -> str:
-    return prompt_hash(template_text(), spec.assistant_prefix, list(spec.choices))
+    if spec.official:
+        return prompt_hash(template_text(), spec.assistant_prefix, list(spec.choices))
+    # the local judge's verdict also depends on how its two orders are combined
+    return prompt_hash(template_text(), spec.assistant_prefix, list(spec.choices), COMBINATION)
 
 
 def is_switched(instruction: str, seed: int = SWITCH_SEED) -> bool:
@@ -59,40 +64,83 @@ def judge_messages(instruction: str, output_1: str, output_2: str) -> tuple[Mess
 def annotate(spec: JudgeSpec, rows: Sequence[dict[str, Any]], backend: ChatBackend | ChoiceScorer,
              cache: JudgeCache, concurrency: int = 8, endpoint: str = "") -> list[dict[str, Any]]:
     """rows: {instruction, output_1 (baseline), output_2 (model), generator_1, generator_2, dataset}.
-    Returns alpaca_eval annotations (preference None where the verdict could not be read, with `error`)."""
+    Returns alpaca_eval annotations (preference None where the verdict could not be read, with `error`).
+
+    The official judge asks one order per row, alpaca_eval's seeded switch (upstream's rule). A local judge asks both
+    orders and combines them by the mean of their log-odds (`annotate_local`)."""
+    if not spec.official:
+        assert isinstance(backend, ChoiceScorer)
+        return annotate_local(spec, rows, backend, cache)
     tasks = []
     for row in rows:
         switched = is_switched(row["instruction"])
         o1, o2 = (row["output_2"], row["output_1"]) if switched else (row["output_1"], row["output_2"])
         tasks.append((judge_messages(row["instruction"], o1, o2), switched))
-    if spec.official:
-        assert isinstance(backend, ChatBackend)
-        chat: ChatBackend = backend
+    assert isinstance(backend, ChatBackend)
+    chat: ChatBackend = backend
 
-        def step(chunk: list[tuple[tuple[Message, ...], bool]]) -> list[Result]:
-            done = chat.generate([ChatRequest(t[0], spec.sampling) for t in chunk])
-            return [{"error": c.error} if c.error else
-                    {"text": c.text, "top_logprobs": c.top_logprobs, "raw_preference": alpaca_preference(c.top_logprobs)}
-                    for c in done]
+    def step(chunk: list[tuple[tuple[Message, ...], bool]]) -> list[Result]:
+        done = chat.generate([ChatRequest(t[0], spec.sampling) for t in chunk])
+        return [{"error": c.error} if c.error else
+                {"text": c.text, "top_logprobs": c.top_logprobs, "raw_preference": alpaca_preference(c.top_logprobs)}
+                for c in done]
 
-        results = run_batched(tasks, inputs=lambda t: [list(t[0]), asdict(spec.sampling)], step=step, cache=cache,
-                              concurrency=concurrency, endpoint=endpoint)
-    else:
-        assert isinstance(backend, ChoiceScorer)
-        requests = [ChoiceRequest(t[0], spec.choices, spec.assistant_prefix) for t in tasks]
-        scores = run_choices(backend, requests, [[list(t[0]), list(spec.choices)] for t in tasks], cache)
-        results = [{"logprobs": s, "raw_preference": alpaca_local_preference(s), "error": None} for s in scores]
+    results = run_batched(tasks, inputs=lambda t: [list(t[0]), asdict(spec.sampling)], step=step, cache=cache,
+                          concurrency=concurrency, endpoint=endpoint)
     out = []
     for row, (_, switched), res in zip(rows, tasks, results, strict=True):
         pref = None if res.get("error") else unswitch_preference(res.get("raw_preference"), switched)
+        raw = None if res.get("error") else res.get("raw_preference")
         out.append({
-            "instruction": row["instruction"], "output_1": row["output_1"], "generator_1": row["generator_1"],
-            "dataset": row.get("dataset"), "output_2": row["output_2"], "generator_2": row["generator_2"],
-            "annotator": spec.id, "preference": pref, "is_switched_outputs": switched,
-            "raw_completion": {k: res.get(k) for k in ("text", "top_logprobs", "logprobs") if res.get(k) is not None},
+            **_row_fields(spec, row), "preference": pref, "is_switched_outputs": switched,
+            "single_order": {"output_2_first" if switched else "output_1_first": raw},
+            "raw_completion": {k: res.get(k) for k in ("text", "top_logprobs") if res.get(k) is not None},
             "error": res.get("error"), "unparsed": pref is None and not res.get("error"),
         })
     return out
+
+
+def annotate_local(spec: JudgeSpec, rows: Sequence[dict[str, Any]], backend: ChoiceScorer,
+                   cache: JudgeCache) -> list[dict[str, Any]]:
+    """Both orders per row (output_1 first, then output_2 first), each call cached by its own content, combined by
+    `local_both_orders`. `single_order` keeps what each order alone said (alpaca_eval's scale of the row: > 1.5 =
+    output_2 preferred), for `judge calibrate`'s position figures."""
+    orders = [(judge_messages(r["instruction"], r["output_1"], r["output_2"]),
+               judge_messages(r["instruction"], r["output_2"], r["output_1"])) for r in rows]
+    flat = [m for pair in orders for m in pair]
+    requests = [ChoiceRequest(m, spec.choices, spec.assistant_prefix) for m in flat]
+    scores = run_choices(backend, requests, [[list(m), list(spec.choices)] for m in flat], cache)
+    out = []
+    for n, row in enumerate(rows):
+        first, second = scores[2 * n], scores[2 * n + 1]
+        pref = local_both_orders(first, second)
+        raw_second = alpaca_local_preference(second)
+        out.append({
+            **_row_fields(spec, row), "preference": pref, "is_switched_outputs": False, "combination": COMBINATION,
+            "single_order": {"output_1_first": alpaca_local_preference(first),
+                             "output_2_first": None if raw_second is None else 3.0 - raw_second},
+            "raw_completion": {"logprobs_output_1_first": first, "logprobs_output_2_first": second},
+            "error": None, "unparsed": pref is None,
+        })
+    return out
+
+
+def local_both_orders(first: Mapping[str, float], second: Mapping[str, float]) -> float | None:
+    """alpaca_eval's preference (1 = output_1 preferred, 2 = output_2) from a ChoiceScorer's {m, M} log-probabilities
+    with output_1 shown first (`first`: m = output_1) and with output_2 shown first (`second`: m = output_2), by the
+    mean of the two orders' log-odds: P(output_1 > output_2) = sigma(((lm - lM)_first - (lm - lM)_second) / 2).
+    None when a log-probability is missing or NaN."""
+    values = [first.get("m"), first.get("M"), second.get("m"), second.get("M")]
+    if any(v is None or math.isnan(v) for v in values):
+        return None
+    lm1, lM1, lm2, lM2 = (float(v) for v in values)  # type: ignore[arg-type]
+    return 2.0 - both_orders_probability(lm1 - lM1, lm2 - lM2)
+
+
+def _row_fields(spec: JudgeSpec, row: Mapping[str, Any]) -> dict[str, Any]:
+    return {"instruction": row["instruction"], "output_1": row["output_1"], "generator_1": row["generator_1"],
+            "dataset": row.get("dataset"), "output_2": row["output_2"], "generator_2": row["generator_2"],
+            "annotator": spec.id}
 
 
 def alpaca_preference(top_logprobs: Sequence[Mapping[str, float]] | None) -> float | None:

@@ -118,8 +118,13 @@ def alpaca_record(header: Header, annotations: Sequence[dict[str, Any]], positio
         "discrete_win_rate": Metric(value=wr.discrete_win_rate, n=wr.n_total)}}
     unparsed = sum(1 for a in annotations if a.get("unparsed"))
     if unparsed:
-        notes.append(f"{unparsed} verdicts unparsable (neither m nor M among the top logprobs): not scored")
-    status = judged_status(total, len(annotations), annotations)
+        notes.append(f"{unparsed} verdicts unparsable (neither m nor M among the top logprobs): not scored, record "
+                     "partial")
+    combinations = sorted({str(a["combination"]) for a in annotations if a.get("combination")})
+    if combinations:
+        notes.append(f"local judge: {', '.join(combinations)} (each pair asked with either output first; "
+                     "P(model > baseline) = sigma of the mean of the two orders' log-odds)")
+    status = judged_status(total, len(annotations), annotations, unparsed)
     return header.record("alpaca_eval", status, metrics, coverage, notes, subtasks=subtasks)
 
 

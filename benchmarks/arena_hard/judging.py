@@ -16,6 +16,7 @@ from typing import Any
 from harness.backends.base import ChatBackend, ChatRequest, ChoiceRequest, ChoiceScorer, Message, SamplingParams
 from harness.judges import JudgeSpec, prompt_hash
 from harness.judges.calls import JudgeCache, Result, run_batched, run_choices
+from harness.judges.pairwise import COMBINATION
 
 CONFIG = Path(__file__).parent / "judge_config_v0.1.yaml"
 FOLLOW_UP = "continue your judgment and finish by outputting a final verdict label"
@@ -31,12 +32,16 @@ OFFICIAL = JudgeSpec(
     extra={"number_of_judgment_attempts": 2},
 )
 LOCAL = JudgeSpec(
-    id="arena_hard/local-choice", suite="arena_hard", official=False, model="local", version="1",
-    prompt=OFFICIAL.prompt, parser="argmax over the five verdict labels (chain: A|B, then >>B|>B|=B or >A|>>A)",
+    id="arena_hard/local-choice", suite="arena_hard", official=False, model="local", version="2",
+    prompt=OFFICIAL.prompt, parser="argmax over the five verdict labels (chain: A|B, then >>B|>B|=B or >A|>>A), both "
+    f"games combined ({COMBINATION} of each label and its mirror; a tie between a label and its mirror = A=B)",
     sampling=SamplingParams(), baseline="gpt-4-0314", choices=("A", "B"),
     assistant_prefix="My final verdict is: [[",
-    description="Arena-Hard v0.1 prompt on a local model; verdict = most probable label (not comparable)",
+    description="Arena-Hard v0.1 prompt on a local model, both games combined; verdict = most probable label "
+                "(not comparable)",
 )
+MIRROR = {"A>>B": "B>>A", "A>B": "B>A", "A=B": "A=B", "B>A": "A>B", "B>>A": "A>>B"}
+"""A verdict label seen from the other game (the two answers' positions swapped)."""
 
 
 @cache
@@ -49,7 +54,11 @@ def judge_config() -> dict[str, Any]:
 
 def spec_prompt_hash(spec: JudgeSpec) -> str:
     c = judge_config()
-    return prompt_hash(c["system_prompt"], c["prompt_template"], spec.assistant_prefix, list(spec.choices))
+    if spec.official:
+        return prompt_hash(c["system_prompt"], c["prompt_template"], spec.assistant_prefix, list(spec.choices))
+    # the local judge's verdict also depends on how its two games are combined
+    return prompt_hash(c["system_prompt"], c["prompt_template"], spec.assistant_prefix, list(spec.choices),
+                       COMBINATION)
 
 
 def game_messages(question: str, answer_a: str, answer_b: str) -> tuple[Message, ...]:
@@ -82,10 +91,15 @@ def judge(spec: JudgeSpec, items: Sequence[dict[str, Any]], model: str, backend:
         for choices, prefix in reads:
             requests = [ChoiceRequest(g, choices, prefix) for g in games]
             per_read.append(run_choices(backend, requests, [[list(g), list(choices), prefix] for g in games], cache))
+        labels = [arena_chain_logprobs(*reads) for reads in zip(*per_read, strict=True)]
         results = []
-        for first, after_a, after_b in zip(*per_read, strict=True):
-            labels = arena_chain_logprobs(first, after_a, after_b)
-            results.append({"judgment": "", "logprobs": labels, "score": arena_local_verdict(labels)})
+        for i in range(len(items)):
+            game_1, game_2 = labels[2 * i], labels[2 * i + 1]
+            combined, verdict = arena_both_games(game_1, game_2)
+            for own, frame, label in ((game_1, combined, verdict), (game_2, mirrored(combined),
+                                                                     MIRROR[verdict] if verdict else None)):
+                results.append({"judgment": f"local judge, {COMBINATION} of both games: {label}", "logprobs": own,
+                                "combined_logprobs": frame, "score": label})
     rows = []
     for i, it in enumerate(items):
         row_games = []
@@ -93,8 +107,9 @@ def judge(spec: JudgeSpec, items: Sequence[dict[str, Any]], model: str, backend:
             res = results[g]
             game = {"user_prompt": games[g][1]["content"], "judgment": res.get("judgment", ""),
                     "score": None if res.get("error") else res.get("score")}
-            if res.get("logprobs") is not None:
-                game["logprobs"] = res["logprobs"]
+            for key in ("logprobs", "combined_logprobs"):
+                if res.get(key) is not None:
+                    game[key] = res[key]
             if res.get("error"):
                 game["error"] = res["error"]
             row_games.append(game)
@@ -149,6 +164,29 @@ def arena_local_verdict(logprobs: Mapping[str, float]) -> str | None:
     scored = [(logprobs[label], -i, label) for i, label in enumerate(ARENA_LABELS)
               if label in logprobs and not math.isnan(logprobs[label])]
     return max(scored)[2] if scored else None
+
+
+def arena_both_games(game_1: Mapping[str, float], game_2: Mapping[str, float]) -> tuple[dict[str, float], str | None]:
+    """The two games of a local judge combined in game 1's frame (baseline = A): each label's log-probability is the
+    mean of game 1's and game 2's for its mirror (for A/B alone: the mean of the two orders' log-odds). Verdict: the
+    most probable label; ties are broken the same way in both frames, so that swapping the two answers mirrors the
+    verdict exactly: labels for both sides tied (a judge that follows only the position ties A>>B with B>>A) give
+    A=B, labels for one side tied give the weaker one (A>B before A>>B)."""
+    combined = {label: (game_1[label] + game_2[MIRROR[label]]) / 2 for label in ARENA_LABELS
+                if label in game_1 and MIRROR[label] in game_2}
+    scored = {k: v for k, v in combined.items() if not math.isnan(v)}
+    if not scored:
+        return combined, None
+    best = max(scored.values())
+    top = [k for k in ARENA_LABELS if scored.get(k) == best]
+    if "A=B" in top or {k[0] for k in top} == {"A", "B"}:
+        return combined, "A=B"
+    return combined, min(top, key=len)  # the weaker of A>B / A>>B (or B>A / B>>A)
+
+
+def mirrored(labels: Mapping[str, float]) -> dict[str, float]:
+    """Label log-probabilities seen from the other game."""
+    return {MIRROR[k]: v for k, v in labels.items()}
 
 
 def arena_chain_logprobs(first: Mapping[str, float], after_a: Mapping[str, float],

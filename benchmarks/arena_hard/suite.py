@@ -30,6 +30,7 @@ from harness.engines.judged import (
 from harness.errors import UserError
 from harness.io import read_jsonl, read_text, slug, write_jsonl
 from harness.judges import JUDGES, JudgeSpec
+from harness.judges.pairwise import COMBINATION
 from harness.records import Coverage, DatasetProvenance, ItemRow, JudgeInfo, Metric, ResultRecord
 
 BASELINE = "gpt-4-0314"
@@ -105,8 +106,12 @@ def arena_record(header: Header, judgments: Sequence[dict[str, Any]], token_lens
         notes.append("avg tokens unavailable: no model_answer file with token_len beside the judgments")
     games = [g for j in judgments for g in j["games"][:2]]
     if s.n_unparsed:
-        notes.append(f"{s.n_unparsed} games without a verdict after the upstream retries: no battle")
-    return header.record("arena_hard", judged_status(total_games, len(games), games), metrics, coverage, notes)
+        notes.append(f"{s.n_unparsed} games without a verdict after the upstream retries: no battle, record partial")
+    if any("combined_logprobs" in g for g in games):
+        notes.append(f"local judge: both games combined ({COMBINATION} of each verdict label and its mirror)")
+    unparsed = sum(1 for g in games if g.get("score") not in LABELS and not g.get("error"))
+    return header.record("arena_hard", judged_status(total_games, len(games), games, unparsed), metrics, coverage,
+                         notes)
 
 
 def arena_items(judgments: Iterable[Mapping[str, Any]], questions: Mapping[str, str] | None = None,

@@ -103,8 +103,10 @@ def mt_record(header: Header, judgments: Sequence[dict[str, Any]], total: int | 
         metrics["turn_1"] = Metric(value=s.turn_1, n=s.n_turn_1)
     if s.turn_2 is not None:
         metrics["turn_2"] = Metric(value=s.turn_2, n=s.n_turn_2)
-    notes = [f"{s.n_unparsed} judgments unparsable (score -1), excluded as FastChat does"] if s.n_unparsed else []
-    return header.record("mt_bench", judged_status(total, len(judgments), judgments), metrics, coverage, notes)
+    notes = [f"{s.n_unparsed} judgments unparsable (score -1), excluded as FastChat does; record partial"] \
+        if s.n_unparsed else []
+    return header.record("mt_bench", judged_status(total, len(judgments), judgments, s.n_unparsed), metrics, coverage,
+                         notes)
 
 
 def mt_bench_items(judgments: Iterable[Mapping[str, Any]], questions: Mapping[str, Sequence[str]] | None = None,

@@ -47,6 +47,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--no-progress", action="store_true", help="no progress bars")
         if name == "train-and-eval":
             add_executor_options(p)
+            p.add_argument("--calibration-pairs", type=int, metavar="N",
+                           help="published AlpacaEval pairs (each asked in both orders) the local judge is calibrated "
+                                "on, once per judge fingerprint, cached under the data home (default 100, "
+                                "harness.calibration.main_job.DEFAULT_PAIRS; 0 = do not calibrate)")
         p.set_defaults(func=cmd_train_and_eval if name == "train-and-eval" else cmd_train)
 
 
@@ -74,6 +78,7 @@ def cmd_train_and_eval(args: argparse.Namespace, settings: Settings) -> int:
         ]
         evaluation = evaluate_checkpoints(cfg, models, out / "eval", settings, scale, progress=not args.no_progress)
         measure_objective(cfg, run, RunDir(out / "eval"), settings, evaluation)
+        calibrate_local_judges(cfg, evaluation, settings, args.calibration_pairs)
         report = render_report(cfg, out, evaluation, settings)
     _print_training(run, train_seconds)
     _print_evaluation(evaluation, report)
@@ -161,8 +166,24 @@ def measure_objective(cfg: SPPOConfig, run: TrainRun, store: RunDir, settings: S
     ev.seconds += time.perf_counter() - start
 
 
+def calibrate_local_judges(cfg: SPPOConfig, ev: Evaluation, settings: Settings, pairs: int | None) -> None:
+    """The local AlpacaEval judge of the evaluation records, calibrated against the published official verdicts once
+    per judge fingerprint (harness.calibration.main_job), so that the card cites it next to every local-judge number."""
+    from harness.calibration.main_job import DEFAULT_PAIRS, ensure_calibrated
+
+    pairs = DEFAULT_PAIRS if pairs is None else pairs
+    if pairs <= 0 or not (ev.run_dir / "records").is_dir():
+        return
+
+    start = time.perf_counter()
+    ensure_calibrated(settings, RunDir(ev.run_dir).records(), pairs, batch_size=cfg.eval.batch_size,
+                      log=lambda line: print(line, flush=True))
+    ev.seconds += time.perf_counter() - start
+
+
 def _objective_key(cfg: SPPOConfig, base: str, checkpoint: str, settings: Settings) -> str:
-    parts = [cfg.digest("objective", "ranker", "model", "sampling"), "objective-v1",
+    # objective-v2: the local judge's two orders combined by the mean log-odds (v1 summed them)
+    parts = [cfg.digest("objective", "ranker", "model", "sampling"), "objective-v2",
              fingerprint(base, cfg.model.chat_template, settings.fingerprint_db),
              fingerprint(checkpoint, cache_db=settings.fingerprint_db)]
     return hashlib.sha256("/".join(parts).encode()).hexdigest()
@@ -208,6 +229,8 @@ def render_report(cfg: SPPOConfig, out: Path, ev: Evaluation, settings: Settings
 def _setup(args: argparse.Namespace) -> tuple[SPPOConfig, Path]:
     if args.iters < 1:
         raise UserError(f"--iters {args.iters}: give a positive number of SPPO iterations (e.g. --iters 3)")
+    if (getattr(args, "calibration_pairs", None) or 0) < 0:
+        raise UserError(f"--calibration-pairs {args.calibration_pairs}: give 0 (no calibration) or a positive number")
     cfg = load_config(args.config) if args.config else load_profile(args.profile)
     if args.command == "train-and-eval":
         for name in [*cfg.eval.suites, *cfg.eval.limits]:

@@ -230,11 +230,12 @@ def key_env(ctx: RunContext) -> str:
     return backend.api_key_env if backend else "OPENAI_API_KEY"
 
 
-def judged_status(expected: int, judged: int, items: Sequence[dict[str, Any]]) -> Status:
-    """complete when every item got a judgment (an unparsable verdict is a judgment, shown as coverage, as upstream
-    scores without it); partial when items were never judged (generation or judge-call errors)."""
+def judged_status(expected: int, judged: int, items: Sequence[dict[str, Any]], unparsed: int = 0) -> Status:
+    """complete when every item got a readable judgment; partial when items were never judged (generation or
+    judge-call errors) or `unparsed` verdicts could not be read (upstream scores without them; the record's note gives
+    the count and its coverage counts them as failed)."""
     errored = sum(1 for it in items if it.get("error"))
-    return "complete" if judged == expected and not errored else "partial"
+    return "complete" if judged == expected and not errored and not unparsed else "partial"
 
 
 def judgment_rows(path: Path, text: str, required: set[str], what: str) -> list[dict[str, Any]]:

@@ -100,16 +100,28 @@ def probe(endpoint: str, timeout_s: float = 5.0) -> None:
 
 def run_choices(scorer: ChoiceScorer, requests: Sequence[ChoiceRequest], inputs: Sequence[Any], cache: JudgeCache,
                 batch_size: int = 8) -> list[dict[str, float]]:
-    """Choice log-probabilities for each request, from the cache or the scorer in batches; cached per request."""
+    """Choice log-probabilities for each request, from the cache or the scorer in chunks of `CHUNK` x `batch_size`;
+    cached per request (by content) after each chunk. The requests not cached are sorted by prompt length first, so
+    that the scorer's batches (which it sorts by length only within a chunk) hold prompts of similar length and
+    little padding: judge prompts holding two long answers differ in length by thousands of tokens."""
     keys = [cache.key(i) for i in inputs]
     found = cache.get_many(keys)
     todo = [(k, r) for k, r in zip(keys, requests, strict=True) if k not in found]
     unique = dict(todo)
-    items = list(unique.items())
-    for start in range(0, len(items), max(1, batch_size)):
-        chunk = items[start : start + batch_size]
+    items = sorted(unique.items(), key=lambda item: _prompt_chars(item[1]))
+    size = CHUNK * max(1, batch_size)
+    for start in range(0, len(items), size):
+        chunk = items[start : start + size]
         scores = scorer.choice_logprobs([r for _, r in chunk])
         fresh = [(k, {"logprobs": s}) for (k, _), s in zip(chunk, scores, strict=True)]
         cache.put_many(fresh)
         found.update(dict(fresh))
     return [dict(found[k]["logprobs"]) for k in keys]
+
+
+CHUNK = 4
+"""Scorer batches per run_choices call: enough to sort by length, few enough that an interruption loses little."""
+
+
+def _prompt_chars(request: ChoiceRequest) -> int:
+    return sum(len(m["content"]) for m in request.messages) + len(request.assistant_prefix)

@@ -1,13 +1,21 @@
 """A local LLM as a pairwise preference model: "A or B?" asked in both orders through a `ChoiceScorer`.
 
-Used by SPPO to rank K sampled responses (harness.sppo.rank) and by best-of-n decoding to pick a sample
-(harness.engines.generation). `L[i][j] = log P("A") - log P("B")` with response i shown as A; responses are reduced to
-one score each as PairRM does, `s_i = mean_j (L[i][j] - L[j][i])`, so that `P(i > j) = sigma(s_i - s_j)`.
+Every local pairwise judgment in the harness (this judge, used by SPPO to rank K sampled responses (harness.sppo.rank),
+by the SPPO objective and by best-of-n decoding; the local AlpacaEval and Arena-Hard judges) asks both orders and
+combines them as the MEAN of the two orders' log-odds (`COMBINATION`): with `L_ab = log P(slot 1) - log P(slot 2)`
+when a is shown first and `L_ba` when b is shown first, `P(a > b) = sigma((L_ab - L_ba) / 2)`. A judge that only
+follows the slot (L_ab = L_ba) gives exactly 1/2, swapping the two outputs gives exactly 1 - P, and a judge that
+says 0.55 in each order gives 0.55 (the sum of the two log-odds would say 0.599).
+
+K responses are reduced to one score each as PairRM does, halved so that K = 2 is exactly that mean:
+`s_i = mean_j (L[i][j] - L[j][i]) / 2` with `L[i][j]` the log-odds of response i shown as A over j shown as B, and
+`P(i > j) = sigma(s_i - s_j)`.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -49,12 +57,35 @@ class PreferenceModel(Protocol):
     def rank(self, rows: Sequence[Candidates], progress: Callable[[int], None] | None = None) -> list[Ranked]: ...
 
 
-def scores_from_pairwise_logits(logits: Sequence[Sequence[float]]) -> list[float]:
-    """PairRM's reduction of an all-pairs logit matrix: `s_i = mean_j (L[i][j] - L[j][i])`.
+COMBINATION = "both orders, mean log-odds"
+"""How every local pairwise judgment combines its two orders; named in the records it produces."""
 
-    `L[i][j]` is the logit that i beats j when i is shown first; the diagonal is never read."""
+
+def mean_log_odds(first: float, second: float) -> float:
+    """The log-odds that a beats b from both orders: `first` = log P(slot 1) - log P(slot 2) with a in slot 1,
+    `second` = the same with b in slot 1. Antisymmetric exactly: swapping the arguments negates the result."""
+    return (first - second) / 2
+
+
+def sigmoid(x: float) -> float:
+    """sigma(x), written so that sigmoid(-x) == 1 - sigmoid(x) holds exactly in floating point (not just closely)."""
+    if x >= 0:
+        return 1.0 / (1.0 + math.exp(-x))
+    return 1.0 - 1.0 / (1.0 + math.exp(x))
+
+
+def both_orders_probability(first: float, second: float) -> float:
+    """P(a > b) = sigma((L_ab - L_ba) / 2); see `mean_log_odds`. Swapping a and b gives exactly 1 - P."""
+    return sigmoid(mean_log_odds(first, second))
+
+
+def scores_from_pairwise_logits(logits: Sequence[Sequence[float]]) -> list[float]:
+    """PairRM's reduction of an all-pairs logit matrix, halved: `s_i = mean_j (L[i][j] - L[j][i]) / 2`.
+
+    `L[i][j]` is the logit that i beats j when i is shown first; the diagonal is never read. For K = 2,
+    `s_0 - s_1 = (L[0][1] - L[1][0]) / 2`: the mean of the two orders' log-odds (`COMBINATION`)."""
     k = len(logits)
-    return [sum(logits[i][j] - logits[j][i] for j in range(k) if j != i) / k for i in range(k)]
+    return [sum(mean_log_odds(logits[i][j], logits[j][i]) for j in range(k) if j != i) / k for i in range(k)]
 
 
 class LocalJudge:

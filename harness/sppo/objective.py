@@ -6,8 +6,9 @@ prompts and from every evaluation set; tests/test_sppo_objective.py checks that)
 greedily (temperature 0, at most `objective.max_new_tokens` tokens). The training preference model, built from the
 config's `[ranker]` by `rank.build_ranker` exactly as the pipeline builds it, ranks the pair (iteration, base): the
 local judge asks "A or B?" in both orders, and P(iteration > base) = sigma(s_iteration - s_base) (probs.py), the
-probability the SPPO loss is computed from. Identical answers get exactly 1/2 without a call (the two orders are the
-same request, so their logits cancel).
+probability the SPPO loss is computed from; for the local judge that is sigma((L_ib - L_bi) / 2), the mean of the two
+orders' log-odds (harness.judges.pairwise.COMBINATION), so a judge that says 0.55 in each order gives 0.55. Identical
+answers get exactly 1/2 without a call (the two orders are the same request, so their logits cancel).
 
 Per iteration, a `ResultRecord` (suite `sppo_objective`) with
 - `win_rate_vs_base`: 100 x the mean of P over prompts (AlpacaEval's soft win rate), n, and a 95% percentile
@@ -32,6 +33,7 @@ import numpy as np
 from harness.backends.base import BackendOptions, ChatBackend, ChatRequest, Completion, SamplingParams
 from harness.errors import UserError
 from harness.identity import fingerprint
+from harness.judges.pairwise import COMBINATION
 from harness.provenance import package_versions
 from harness.records import Coverage, DatasetProvenance, ItemRow, JudgeInfo, Metric, Provenance, ResultRecord, now
 from harness.settings import Settings
@@ -133,7 +135,7 @@ def judge_pairs(ranker: rank.PreferenceModel, prompts: Sequence[sample.Prompt], 
         account = f"P(iteration > base) = {p_win:.4f} from scores {r.scores[0]:+.4f} / {r.scores[1]:+.4f}"
         if r.logits is not None:
             account += (f"; logit(A) - logit(B) = {r.logits[0][1]:+.3f} with the iteration as A, "
-                        f"{r.logits[1][0]:+.3f} with the base as A")
+                        f"{r.logits[1][0]:+.3f} with the base as A ({COMBINATION})")
         out[i] = Judged(p_win, account)
     return out
 
@@ -168,7 +170,8 @@ def summarize(cfg: SPPOConfig, iteration: int, checkpoint: str, prompts: Sequenc
         status="partial" if partial or n < len(prompts) else "complete", metrics=metrics,
         limit=cfg.objective.n, coverage=Coverage(total=len(prompts), scored=n, failed=len(prompts) - n),
         notes=[f"win rate of greedy answers (<= {cfg.objective.max_new_tokens} tokens) against the base model's under "
-               "the training preference model; not a quality measure by an independent judge"],
+               "the training preference model; not a quality measure by an independent judge",
+               *([f"local judge: {COMBINATION}"] if cfg.ranker.kind == "judge" else [])],
         provenance=Provenance(source="run", location=checkpoint),
     )
     return record, rows

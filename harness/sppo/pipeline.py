@@ -33,6 +33,9 @@ from harness.sppo import rank, sample
 from harness.sppo.config import SPPOConfig
 from harness.sppo.probs import NonFiniteScores
 
+RANK_VERSION = "scores-v2"
+"""Part of the rank step's resume key: v2 = the local judge's two orders combined by the mean log-odds (v1 summed
+them), so scores from before are not reused."""
 RankerFactory = Callable[[], rank.PreferenceModel]
 Log = Callable[[str], None]
 
@@ -175,7 +178,7 @@ def _iteration(cfg: SPPOConfig, out: Path, t: int, policy: str, base: str, setti
         rank.write_ranked(folder / "scores.jsonl", ranked)
 
     ranker_id = "injected" if ranker_factory else \
-        f"{cfg.digest('ranker')}/{fingerprint(cfg.ranker.model or base, cache_db=settings.fingerprint_db)}"
+        f"{cfg.digest('ranker')}/{fingerprint(cfg.ranker.model or base, cache_db=settings.fingerprint_db)}/{RANK_VERSION}"
     scores_sha = step("rank", folder / "scores.jsonl", {"samples": samples_sha, "ranker": ranker_id}, make_scores)
 
     # 4. probabilities + the preference dataset

@@ -2,7 +2,8 @@
 
 Every kind returns one score per response such that `P(i > j) = sigma(s_i - s_j)` (probs.py):
 - `LocalJudge` (the offline default, harness.judges.pairwise, shared with best-of-n decoding): a local LLM asked
-  "A or B?" in both orders through a `ChoiceScorer`, reduced like PairRM: `s_i = mean_j (L[i][j] - L[j][i])`.
+  "A or B?" in both orders through a `ChoiceScorer`, reduced like PairRM and halved so that the two orders combine
+  by the mean of their log-odds: `s_i = mean_j (L[i][j] - L[j][i]) / 2`.
 - `PairRM`: llm-blender's PairRM (optional extra, hub weights), called as the official `scripts/rank.py` calls it.
 - `RewardModel`: any sequence-classification reward model; pointwise rewards are Bradley-Terry scores as they are.
 """
