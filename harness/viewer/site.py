@@ -107,7 +107,7 @@ def write_site(out_dir: Path, files: dict[str, bytes]) -> None:
 
 
 def _suite_page(env: jinja2.Environment, md: Any, suite: str, loaded: Loaded, records: list[ResultRecord],
-                suite_links: list[dict[str, str]], page_size: int) -> tuple[str, str]:
+                suite_links: list[dict[str, Any]], page_size: int) -> tuple[str, str]:
     spec = get_suite(suite)
     by_key = {r.key: r for r in records}
     columns = [k for k in cards.row_order([r for r in records if r.suite == suite]) if k in loaded.items[suite]]
