@@ -89,3 +89,58 @@ def test_records_match_golden(run: Path):
     assert sorted(produced) == sorted(expected)
     for rel, text in produced.items():
         assert text == expected[rel], f"{rel} differs from tests/golden/records/{rel}"
+
+
+def test_local_judge_goldens_follow_both_orders_mean_log_odds(run: Path):
+    """Independent check of the golden local-judge numbers (issue 18 changed them): the fake judge's log-probabilities
+    recomputed here on prompts built by alpaca_eval's own `make_prompts` (AlpacaEval) and from the game logprobs
+    (Arena-Hard), combined by the textbook rule written here, P(a > b) = 1 / (1 + exp(-(L_ab - L_ba) / 2))."""
+    import math
+
+    import pandas as pd
+    from alpaca_eval import utils
+
+    from harness.backends.base import ChoiceRequest
+    from harness.backends.fake import FakeBackend
+    from harness.judges import JUDGES
+
+    template = (Path(utils.__file__).parent / "evaluators_configs/alpaca_eval_clf_gpt4_turbo/alpaca_eval_clf.txt")
+    judge = FakeBackend("fake")
+
+    def log_odds(instruction: str, first: str, second: str) -> float:
+        frame = pd.DataFrame([{"instruction": instruction, "output_1": first, "output_2": second}])
+        chat = utils.prompt_to_chatml(utils.make_prompts(frame, template.read_text(encoding="utf-8"))[0][0])
+        messages = tuple({"role": m["role"], "content": m["content"]} for m in chat)
+        lp = judge.choice_logprobs([ChoiceRequest(messages, ("m", "M"))])[0]
+        return lp["m"] - lp["M"]  # slot 1 over slot 2
+
+    mirror = {"A>>B": "B>>A", "A>B": "B>A", "A=B": "A=B", "B>A": "A>B", "B>>A": "A>>B"}
+    for label in ("A", "B"):
+        golden = json.loads((GOLDEN / label / "alpaca_eval.json").read_text())
+        folder = run / "samples" / label / "alpaca_eval"
+        annotations = json.loads(next(folder.glob("*/annotations.json")).read_text())
+        prefs = []
+        for a in annotations:
+            baseline_first = log_odds(a["instruction"], a["output_1"], a["output_2"])
+            model_first = log_odds(a["instruction"], a["output_2"], a["output_1"])
+            prefs.append(1 / (1 + math.exp(-(model_first - baseline_first) / 2)))  # P(model > baseline)
+        assert golden["metrics"]["win_rate"]["value"] == pytest.approx(100 * sum(prefs) / len(prefs), abs=1e-9)
+        assert golden["subtasks"]["head2head"]["n_wins"]["value"] == sum(p > 0.5 for p in prefs)
+
+        golden = json.loads((GOLDEN / label / "arena_hard.json").read_text())
+        rows = [json.loads(x) for x in next((run / "samples" / label / "arena_hard").glob(
+            "model_judgment/*/*.jsonl")).read_text().splitlines()]
+        points = battles = 0.0
+        for row in rows:
+            game_1, game_2 = (g["logprobs"] for g in row["games"])  # the judge's own reads, baseline = A in game 1
+            combined = {k: (game_1[k] + game_2[mirror[k]]) / 2 for k in mirror}
+            best = max(combined.values())
+            top = [k for k in mirror if combined[k] == best]
+            verdict = "A=B" if "A=B" in top or {k[0] for k in top} == {"A", "B"} else min(top, key=len)
+            assert [g["score"] for g in row["games"]] == [verdict, mirror[verdict]]
+            # arena-hard v0.1 battles: a >> verdict weighs 3, a tie is half a win each side; model = B in game 1
+            weight = 3 if ">>" in verdict else 1
+            battles += 2 * weight
+            points += 2 * weight * (0.5 if verdict == "A=B" else float(verdict.startswith("B")))
+        assert JUDGES.get(golden["judge"]["id"]).official is False
+        assert golden["metrics"]["score"]["value"] == pytest.approx(100 * points / battles, abs=1e-6)
