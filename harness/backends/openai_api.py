@@ -18,7 +18,9 @@ What we add:
   the SDK retries it like any bad gateway;
 - a request that still fails comes back as `Completion(error=..., finish_reason="error")`, never as fake text; so does
   a 4xx the SDK does not retry (a 400 for one over-long prompt concerns that prompt only);
-- 401/403/404 mean the key, URL or model is wrong for every request: a UserError stops the run, nothing retried;
+- 401/403/404 mean the key, URL or model is wrong for every request: a UserError stops the run, nothing retried; so
+  does a 400/422 that quotes the requested model id (transformers serve refuses a model it is not pinned to that way),
+  and a response without log-probabilities to a request that asked for them (the endpoint never gives them);
 - the key is read from the env var the user names (none: no Authorization header) and redacted from every message we
   produce (error bodies are quoted, and some servers echo the Authorization header in them);
 - stop sequences cut the text also for servers that ignore `stop`; top log-probabilities come back as one
@@ -129,6 +131,10 @@ class OpenAIBackend:
                 raise UserError(self._redact(
                     f"{self.base_url}/chat/completions: HTTP {exc.status_code}, {FATAL_STATUS[exc.status_code]} "
                     f"({_snippet(exc.response.text)}); check --base-url, --model and the key's variable")) from None
+            if exc.status_code in (400, 422) and _names_model(exc.response.text, self.model):
+                raise UserError(self._redact(
+                    f"{self.base_url}/chat/completions: model {self.model!r} is not served there (HTTP "
+                    f"{exc.status_code}: {_snippet(exc.response.text)}); check --model / --judge-model")) from None
             if exc.response.headers.get(_MALFORMED):
                 problem = f"malformed response body ({exc.response.json()['error']['message']})"
             else:
@@ -140,6 +146,11 @@ class OpenAIBackend:
             cause = exc.__cause__
             problem = f"connection failed ({cause.__class__.__name__}: {cause})" if cause else "connection failed"
             return _failed(self._redact(_after_attempts(exc.request, problem)))
+        if request.params.top_logprobs and not _has_logprobs(response):
+            raise UserError(f"{self.base_url}/chat/completions returns no log-probabilities (asked for top_logprobs="
+                            f"{request.params.top_logprobs}); a judge that reads its verdict from them (the official "
+                            "AlpacaEval judge) cannot run there: serve it where logprobs are returned (vLLM, OpenAI) "
+                            "or use --judge local")
         return _completion(response, request)
 
     def _body(self, request: ChatRequest) -> dict[str, Any]:
@@ -259,6 +270,17 @@ def _completion(response: Any, request: ChatRequest) -> Completion:
     return Completion(text=text, prompt_tokens=int(usage and usage.prompt_tokens or 0),
                       completion_tokens=int(usage and usage.completion_tokens or 0), finish_reason=finish,
                       top_logprobs=top)
+
+
+def _names_model(body: str, model: str) -> bool:
+    """A 400/422 whose body quotes the requested model names it as the problem (transformers serve: "Server is pinned
+    to 'X'; requested 'Y'"); a 400 about one prompt (too long, ...) does not quote the model id."""
+    return any(f"{q}{model}{q}" in body for q in ("'", '"', "`"))
+
+
+def _has_logprobs(response: Any) -> bool:
+    logprobs = response.choices[0].logprobs
+    return bool(logprobs and logprobs.content)
 
 
 def _after_attempts(request: Any, problem: str) -> str:
