@@ -8,6 +8,7 @@ A table is recognised by its column headers, using the same layout `harness.card
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,7 @@ from urllib.parse import parse_qs, urlparse
 import yaml
 from huggingface_hub import EvalResult, ModelCardData
 from huggingface_hub.repocard import REGEX_YAML_BLOCK
+from pydantic import ValidationError
 
 from harness.cards import FAILED, MISSING, PARTIAL_MARK, Column, columns
 from harness.cards.notes import with_card_judges
@@ -200,8 +202,12 @@ def _value_cell(text: str, where: str, source: str) -> tuple[Metric, bool]:
         return Metric(value=_number(value, where, source)), partial
     value, partial = _unmark(m["value"])
     low, high = (None, None) if m["low"] is None else (float(m["low"]), float(m["high"]))
-    metric = Metric(value=_number(value, where, source), ci_low=low, ci_high=high,
-                    n=None if m["n"] is None else int(m["n"]))
+    try:
+        metric = Metric(value=_number(value, where, source), ci_low=low, ci_high=high,
+                        n=None if m["n"] is None else int(m["n"]))
+    except ValidationError as exc:
+        raise UserError(f"{source}: {where}: {text!r}: {exc.errors()[0]['msg'].removeprefix('Value error, ')}; "
+                        "fix the cell") from None
     return metric, partial
 
 
@@ -222,18 +228,27 @@ def _attach_ci(metrics: dict[str, Metric], col: Column, text: str, where: str, s
 
 def _number(text: str, where: str, source: str) -> float:
     try:
-        return float(text.strip().rstrip("%"))
+        value = float(text.strip().rstrip("%"))
     except ValueError:
         raise UserError(f"{source}: {where}: {text!r} is not a number; fix the cell or write — for not run") from None
+    if not math.isfinite(value):
+        raise UserError(f"{source}: {where}: {text!r} is not a finite number; fix the cell or write — for not run")
+    return value
 
 
 def _record(model: str, variant: str | None, iteration: int | None, suite: str, metrics: dict[str, Metric],
             source: str, status: Status = "complete", checkpoint: str | None = None) -> ResultRecord:
-    return ResultRecord(
-        model=model, variant=variant, iteration=iteration, checkpoint=checkpoint, suite=suite,
-        status=status,
-        metrics=metrics, provenance=Provenance(source="card", location=source),
-    )
+    try:
+        return ResultRecord(
+            model=model, variant=variant, iteration=iteration, checkpoint=checkpoint, suite=suite,
+            status=status,
+            metrics=metrics, provenance=Provenance(source="card", location=source),
+        )
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or suite
+        raise UserError(f"{source}: row {model!r}, {suite}: {where}: {err['msg'].removeprefix('Value error, ')}; "
+                        "fix the card") from None
 
 
 def _merge(records: list[ResultRecord]) -> list[ResultRecord]:

@@ -7,39 +7,75 @@ One `ResultRecord` per (model, variant, suite). Metric values are stored on the 
 from __future__ import annotations
 
 import datetime as _dt
+import math
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 SCHEMA_VERSION: Literal[1] = 1
 
 Status = Literal["complete", "partial", "failed"]
 
 
+PERCENT = (0.0, 100.0)
+COUNT = (0.0, math.inf)
+SUITE_BOUNDS: dict[str, tuple[float, float]] = {"mt_bench": (1.0, 10.0)}
+"""Suites whose numbers are not percentages: MT-Bench means of FastChat's 1..10 ratings."""
+COUNT_METRICS = frozenset({"avg_length", "avg_tokens", "empty_answers", "repeated_token_answers", "base_empty_answers",
+                           "base_repeated_token_answers"})
+"""Lengths and counts (>= 0, no upper bound); so is every `n_*` (alpaca_eval's head-to-head counts)."""
+
+
+def metric_bounds(suite: str, key: str) -> tuple[float, float]:
+    """The range a recorded value must lie in: records hold the card's scale, so a percentage is 0..100 (an
+    accuracy of 1.7 read as 170 is refused), an MT-Bench rating mean 1..10, a length or count >= 0."""
+    if key in COUNT_METRICS or key.startswith("n_"):
+        return COUNT
+    return SUITE_BOUNDS.get(suite, PERCENT)
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class Metric(_Strict):
+class _Finite(BaseModel):
+    """Numbers are finite: NaN, Infinity and 1e309 (which JSON readers turn into inf) are refused on read."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class Metric(_Finite):
     value: float
-    stderr: float | None = None
+    stderr: float | None = Field(default=None, ge=0)
     ci_low: float | None = None
     """Absolute lower bound of the 95% interval, on the same scale as `value`."""
     ci_high: float | None = None
-    n: int | None = None
-    repeat_sd: float | None = None
+    n: int | None = Field(default=None, ge=0)
+    repeat_sd: float | None = Field(default=None, ge=0)
     """Standard deviation between repeated runs (`--repeats`), next to the within-run `stderr`."""
 
+    @model_validator(mode="after")
+    def _interval(self) -> Metric:
+        if self.ci_low is not None and self.ci_high is not None and self.ci_low > self.ci_high:
+            raise ValueError(f"ci_low {self.ci_low} is above ci_high {self.ci_high} (an inverted interval)")
+        return self
 
-class Coverage(_Strict):
+
+class Coverage(_Finite):
     """How many items were attempted, scored and failed (e.g. unparsable judge verdicts)."""
 
-    total: int
+    total: int = Field(ge=0)
     """Items attempted (after --limit)."""
-    scored: int
-    failed: int = 0
-    available: int | None = None
+    scored: int = Field(ge=0)
+    failed: int = Field(default=0, ge=0)
+    available: int | None = Field(default=None, ge=0)
     """Items in the whole suite (805 for AlpacaEval), when known: a partial record says "2 of 805"."""
+
+    @model_validator(mode="after")
+    def _counts(self) -> Coverage:
+        if self.scored > self.total or self.failed > self.total:
+            raise ValueError(f"{self.scored} scored and {self.failed} failed of {self.total} items (more than exist)")
+        return self
 
 
 class CalibrationSummary(_Strict):
@@ -121,6 +157,19 @@ class ResultRecord(_Strict):
     run_key: str | None = None
     """Content key of the unit of work that produced the record; a rerun skips units whose key matches."""
 
+    @model_validator(mode="after")
+    def _in_range(self) -> ResultRecord:
+        if self.status == "complete" and not self.metrics:
+            raise ValueError("status is complete but there are no metrics (a complete record holds its numbers)")
+        tables = [("metrics", self.metrics), *((f"subtasks.{t}", ms) for t, ms in self.subtasks.items())]
+        for where, metrics in tables:
+            for key, m in metrics.items():
+                lo, hi = metric_bounds(self.suite, key)
+                if not lo <= m.value <= hi:
+                    raise ValueError(f"{where}.{key}.value {m.value} is outside {self.suite}'s range "
+                                     f"{lo:g}..{hi:g}")
+        return self
+
     @property
     def label(self) -> str:
         return f"{self.model} ({self.variant})" if self.variant else self.model
@@ -130,7 +179,7 @@ class ResultRecord(_Strict):
         return (self.model, self.variant, self.suite)
 
 
-class ItemRow(_Strict):
+class ItemRow(_Finite):
     """One scored unit of a suite, in `RUN/samples/<model-slug>/<suite>/items.jsonl`: what paired comparisons,
     bootstrap intervals and the run viewer read. Items whose generation failed or whose verdict could not be read are
     absent (the record's coverage counts them)."""
@@ -153,7 +202,7 @@ class ItemRow(_Strict):
     answer: str | None = None
     target: str | None = None
     extracted: str | None = None
-    length: int | None = None
+    length: int | None = Field(default=None, ge=0)
     """Output length: characters (alpaca_eval), tokens (arena_hard, mt_bench)."""
 
 
@@ -166,6 +215,16 @@ class ReferenceSet(_Strict):
     card_model: str | None = None
     """The model the card is about (its model-index name)."""
     records: list[ResultRecord]
+
+    @model_validator(mode="after")
+    def _one_row_each(self) -> ReferenceSet:
+        seen: dict[tuple[str, str | None, str], int] = {}
+        for i, r in enumerate(self.records):
+            if r.key in seen:
+                raise ValueError(f"records {seen[r.key]} and {i} are both {r.label!r} / {r.suite} (a reader would "
+                                 "silently keep one); keep one record per model and suite")
+            seen[r.key] = i
+        return self
 
 
 def now() -> _dt.datetime:

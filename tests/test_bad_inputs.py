@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
+import signal
 from pathlib import Path
 
 import pytest
@@ -46,7 +48,69 @@ def ws(tmp_path_factory) -> Path:
     (ws / "lm_task_string.json").write_text(json.dumps({"results": {"leaderboard_ifeval": "x"}, "versions": {}}))
     (ws / "lm_no_versions.json").write_text(json.dumps({"results": {}}))
     (ws / "items_bad").mkdir()
+    _hostile(ws)
     return ws
+
+
+def _record(**metric: object) -> dict:
+    """A valid mt_bench record as JSON, with the average metric's fields replaced by `metric`."""
+    return {"schema_version": 1, "model": "m", "suite": "mt_bench", "status": "complete",
+            "metrics": {"average": {"value": 5.0, "n": 10, **metric}}, "provenance": {"source": "test"}}
+
+
+def _hostile(ws: Path) -> None:
+    """Files a hostile or careless source hands us (issue 21): impossible numbers, links out of a run folder, FIFOs."""
+    bad_records = {
+        "rec_nan": '{"schema_version": 1, "model": "m", "suite": "mt_bench", "metrics": {"average": {"value": NaN}}, '
+                   '"provenance": {"source": "test"}}',
+        "rec_inf": '{"schema_version": 1, "model": "m", "suite": "mt_bench", "metrics": {"average": {"value": 1e309}}, '
+                   '"provenance": {"source": "test"}}',
+        "rec_250pct": json.dumps({**_record(), "suite": "ifeval", "metrics": {"strict_acc": {"value": 250.0}}}),
+        "rec_mt_11": json.dumps(_record(value=11.0)),
+        "rec_n_negative": json.dumps(_record(n=-5)),
+        "rec_stderr_negative": json.dumps(_record(stderr=-0.1)),
+        "rec_ci_inverted": json.dumps(_record(ci_low=6.0, ci_high=4.0)),
+        "rec_scored_over_total": json.dumps({**_record(), "coverage": {"total": 10, "scored": 12}}),
+        "rec_complete_no_metrics": json.dumps({**_record(), "metrics": {}}),
+    }
+    for name, text in bad_records.items():
+        (ws / f"{name}.json").write_text(text)
+    run_nan = ws / "run_nan" / "records" / "m"
+    run_nan.mkdir(parents=True)
+    (run_nan / "mt_bench.json").write_text(bad_records["rec_nan"])
+    ref = json.loads(REFERENCE.read_text())
+    ref_nan = json.loads(REFERENCE.read_text())
+    ref_nan["records"][0]["metrics"][next(iter(ref_nan["records"][0]["metrics"]))]["value"] = "NaN-placeholder"
+    (ws / "ref_nan.json").write_text(json.dumps(ref_nan).replace('"NaN-placeholder"', "NaN"))
+    (ws / "ref_dup.json").write_text(json.dumps({**ref, "records": [*ref["records"], ref["records"][0]]}))
+    # a run folder copied from someone else: its lock is a link to a file of the user's; its records/ a link elsewhere
+    (ws / "victim.txt").write_text("the user's own file\n")
+    (ws / "run_lock_link").mkdir()
+    os.symlink(ws / "victim.txt", ws / "run_lock_link" / ".sppo-bench.lock")
+    (ws / "elsewhere" / "m").mkdir(parents=True)
+    shutil.copy(ws / "run" / "records" / "m" / "mt_bench.json", ws / "elsewhere" / "m" / "mt_bench.json")
+    (ws / "run_records_link").mkdir()
+    os.symlink(ws / "elsewhere", ws / "run_records_link" / "records")
+    os.mkfifo(ws / "fifo")
+    # importer files with impossible numbers
+    ann = {"instruction": "i", "output_1": "a", "generator_1": "gpt4_1106_preview", "output_2": "b", "generator_2": "m"}
+    (ws / "ann_pref_inf.json").write_text("[" + json.dumps({**ann, "preference": 1.5})[:-1] + ', "x": 0}, '
+                                          + json.dumps(ann)[:-1] + ', "preference": Infinity}]')
+    (ws / "ann_pref_1e308.json").write_text(json.dumps([{**ann, "preference": 1e308}]))
+    (ws / "ann_all_null.json").write_text(json.dumps([{**ann, "instruction": f"i{k}", "preference": None}
+                                                      for k in range(805)]))
+    mt = {"question_id": 81, "model": "m", "judge": ["gpt-4", "single-v1"], "turn": 1}
+    (ws / "mt_score_11.jsonl").write_text(json.dumps({**mt, "score": 11}) + "\n")
+    (ws / "mt_ok.jsonl").write_text(json.dumps({**mt, "score": 7}) + "\n")
+    (ws / "mt_score_1e308.jsonl").write_text(json.dumps({**mt, "score": 1e308}) + "\n")
+    (ws / "arena_no_verdict.jsonl").write_text(json.dumps({"question_id": "q", "model": "m", "judge": "gpt-4-1106-preview",
+                                                           "games": [{"score": "A>B??"}, {"score": None}]}) + "\n")
+    for name, value in (("lm_acc_1_7", "1.7"), ("lm_acc_1e308", "1e308"), ("lm_acc_1e309", "1e309")):
+        text = '{"results": {"arc_challenge": {"acc_norm,none": VALUE}}, "versions": {"arc_challenge": 1}}'
+        (ws / f"{name}.json").write_text(text.replace("VALUE", value))
+    card = (REPO.parent / "shared" / "cards" / "Mistral7B-PairRM-SPPO-Iter1.md")
+    if card.exists():
+        (ws / "card_nan.md").write_text(card.read_text().replace("value: 50.47", "value: .nan", 1))
 
 
 W = "{ws}"
@@ -92,7 +156,7 @@ CASES: list[tuple[str, list[str], str]] = [
     ("reference import missing", ["reference", "import", f"{W}/nope.md", "--out", f"{W}/r.json"], "no such"),
     ("reference import out under a file", ["reference", "import", str(REPO.parent / "shared" / "cards" / "Mistral7B-PairRM-SPPO-Iter1.md"), "--out", f"{W}/file.txt/r.json"], "is a file"),
     ("check reference missing", ["check", "--reference", f"{W}/nope.json", "--results", f"{W}/run"], "no such"),
-    ("check negative tolerance", ["check", "--reference", f"{W}/ref.json", "--results", f"{W}/ref.json", "--abs-tol", "-1"], "must be >= 0"),
+    ("check negative tolerance", ["check", "--reference", f"{W}/ref.json", "--results", f"{W}/ref.json", "--abs-tol", "-1"], "finite number >= 0"),
     ("check nothing in common", ["check", "--reference", f"{W}/ref.json", "--results", f"{W}/run"], "no metric appears in both"),
     ("compare source missing", ["compare", f"{W}/nope", f"{W}/run"], "no such"),
     ("compare few resamples", ["compare", f"{W}/run", f"{W}/run", "--resamples", "5"], "at least 100"),
@@ -121,12 +185,73 @@ CASES: list[tuple[str, list[str], str]] = [
     ("train config bad toml", ["train", "--config", f"{W}/cfg_bad_toml.toml"], "not valid TOML"),
     ("train-and-eval unknown profile", ["train-and-eval", "--profile", "papr"], "unknown profile"),
     ("no command", [], "usage"),
+    # issue 21: impossible numbers in records and references are refused by every reader
+    ("record NaN", ["results", "table", f"{W}/rec_nan.json"], "average.value: Input should be a finite number"),
+    ("record 1e309", ["results", "table", f"{W}/rec_inf.json"], "finite number"),
+    ("record 250 percent", ["results", "table", f"{W}/rec_250pct.json"], "outside ifeval's range 0..100"),
+    ("record mt-bench 11", ["results", "table", f"{W}/rec_mt_11.json"], "outside mt_bench's range 1..10"),
+    ("record n negative", ["results", "table", f"{W}/rec_n_negative.json"], "average.n"),
+    ("record stderr negative", ["results", "table", f"{W}/rec_stderr_negative.json"], "average.stderr"),
+    ("record CI inverted", ["results", "table", f"{W}/rec_ci_inverted.json"], "inverted interval"),
+    ("record scored over total", ["results", "table", f"{W}/rec_scored_over_total.json"], "more than exist"),
+    ("record complete without metrics", ["results", "table", f"{W}/rec_complete_no_metrics.json"], "no metrics"),
+    ("run with a NaN record: check", ["check", "--reference", f"{W}/ref.json", "--results", f"{W}/run_nan"], "finite number"),
+    ("run with a NaN record: report", ["report", "--run", f"{W}/run_nan", "--out", f"{W}/c.md"], "finite number"),
+    ("reference NaN: check", ["check", "--reference", f"{W}/ref_nan.json", "--results", f"{W}/ref.json"], "finite number"),
+    ("reference NaN as results", ["check", "--reference", f"{W}/ref.json", "--results", f"{W}/ref_nan.json"], "finite number"),
+    ("reference duplicated row", ["check", "--reference", f"{W}/ref_dup.json", "--results", f"{W}/ref.json"], "keep one record per model and suite"),
+    ("reference import card with .nan", ["reference", "import", f"{W}/card_nan.md", "--out", f"{W}/r.json"], "not a finite number"),
+    # option values
+    ("check abs-tol nan", ["check", "--reference", f"{W}/ref.json", "--results", f"{W}/ref.json", "--abs-tol", "nan"], "--abs-tol nan"),
+    ("check abs-tol 1e309", ["check", "--reference", f"{W}/ref.json", "--results", f"{W}/ref.json", "--abs-tol", "1e309"], "--abs-tol inf"),
+    ("check sigma inf", ["check", "--reference", f"{W}/ref.json", "--results", f"{W}/ref.json", "--sigma", "inf"], "--sigma inf"),
+    ("check sigma nan", ["check", "--reference", f"{W}/ref.json", "--results", f"{W}/ref.json", "--sigma", "nan"], "--sigma nan"),
+    ("check sigma nan two-sided", ["check", "--reference", f"{W}/ref.json", "--results", f"{W}/ref.json", "--sigma", "nan", "--two-sided"], "--sigma nan"),
+    ("import model empty", ["import", "mt-bench", f"{W}/mt_score_11.jsonl", "--model", "", "--out", f"{W}/i"], "--model '': empty"),
+    ("import model not UTF-8", ["import", "mt-bench", f"{W}/mt_score_11.jsonl", "--model", "m\udcff", "--out", f"{W}/i"], "not valid UTF-8"),
+    ("eval label empty", ["eval", "x", "--label", "", "--backend", "fake", "--out", f"{W}/o"], "--label '': empty"),
+    ("eval label not UTF-8", ["eval", "x", "--label", "\udce9t\udce9", "--backend", "fake", "--out", f"{W}/o"], "not valid UTF-8"),
+    ("report model empty", ["report", "--reference", f"{W}/ref.json", "--model", "", "--out", f"{W}/c.md"], "--model '': empty"),
+    # importers: impossible numbers, files with nothing to score
+    ("import lm-eval accuracy 1.7", ["import", "lm-eval", f"{W}/lm_acc_1_7.json", "--model", "m", "--out", f"{W}/i"], "outside 0..1"),
+    ("import lm-eval accuracy 1e308", ["import", "lm-eval", f"{W}/lm_acc_1e308.json", "--model", "m", "--out", f"{W}/i"], "outside 0..1"),
+    ("import lm-eval accuracy 1e309", ["import", "lm-eval", f"{W}/lm_acc_1e309.json", "--model", "m", "--out", f"{W}/i"], "not a finite number"),
+    ("import mt score 11", ["import", "mt-bench", f"{W}/mt_score_11.jsonl", "--model", "m", "--out", f"{W}/i"], "not a FastChat rating"),
+    ("import mt score 1e308", ["import", "mt-bench", f"{W}/mt_score_1e308.jsonl", "--model", "m", "--out", f"{W}/i"], "not a FastChat rating"),
+    ("import alpaca preference Infinity", ["import", "alpaca-eval", f"{W}/ann_pref_inf.json", "--model", "m", "--out", f"{W}/i"], "preference encoding"),
+    ("import alpaca preference 1e308", ["import", "alpaca-eval", f"{W}/ann_pref_1e308.json", "--model", "m", "--out", f"{W}/i"], "preference encoding"),
+    ("import alpaca all null", ["import", "alpaca-eval", f"{W}/ann_all_null.json", "--model", "m", "--out", f"{W}/i"], "every preference is null"),
+    ("import arena no verdict", ["import", "arena-hard", f"{W}/arena_no_verdict.jsonl", "--model", "m", "--out", f"{W}/i"], "no game verdict"),
+    # a run folder is not trusted as a path
+    ("eval through a symlinked lock", ["eval", "x", "--backend", "fake", "--suites", "mt_bench", "--out", f"{W}/run_lock_link"], "is a symbolic link"),
+    ("import into a symlinked records/", ["import", "mt-bench", f"{W}/mt_ok.jsonl", "--model", "m", "--out", f"{W}/run_records_link"], "is a symbolic link"),
+    ("read a run whose records/ is a link", ["results", "table", f"{W}/run_records_link"], "is a symbolic link"),
+    ("report over a record it reads", ["report", "--run", f"{W}/run", "--out", f"{W}/run/records/m/mt_bench.json"], "resolves inside the run folder"),
+    ("check junit over a record it reads", ["check", "--reference", f"{W}/ref.json", "--results", f"{W}/run", "--junit", f"{W}/run/records/m/mt_bench.json"], "resolves inside the run folder"),
+    ("view site inside the run it reads", ["view", f"{W}/run", "--out", f"{W}/run/site"], "resolves inside the run folder"),
+    ("reference import over its card", ["reference", "import", f"{W}/card.md", "--out", f"{W}/card.md"], "a file this command reads"),
+    # no hangs: what is not a regular file is refused, what is too big is not read
+    ("results table FIFO", ["results", "table", f"{W}/fifo"], "not a regular file"),
+    ("import FIFO", ["import", "alpaca-eval", f"{W}/fifo", "--model", "m", "--out", f"{W}/i"], "not a regular file"),
+    ("report reference FIFO", ["report", "--reference", f"{W}/fifo", "--out", f"{W}/c.md"], "not a regular file"),
 ]
 
 
 def _snapshot(root: Path) -> dict[str, str]:
     return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*"))
             if p.is_file()}
+
+
+def _out_of(argv: list[str], ws: Path) -> str | None:
+    """The --out / --junit path a case names (relative to the workspace), where it may write."""
+    for flag in ("--out", "--junit"):
+        if flag in argv and argv[argv.index(flag) + 1].startswith(W):
+            return argv[argv.index(flag) + 1].replace(W + "/", "")
+    return None
+
+
+def _hang_guard(signum, frame):
+    raise TimeoutError("the command hung (a reader blocked on a FIFO or read without end)")
 
 
 def test_the_catalogue_is_big_enough():
@@ -138,7 +263,13 @@ def test_bad_input_is_one_line_exit_2_and_touches_nothing(ws, cli, monkeypatch, 
     monkeypatch.setenv("SPPO_BENCH_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     before = _snapshot(ws)
-    code, out, err = cli(*[a.replace(W, str(ws)) for a in argv])
+    previous = signal.signal(signal.SIGALRM, _hang_guard)
+    signal.alarm(120)  # a regression fails instead of hanging the suite
+    try:
+        code, out, err = cli(*[a.replace(W, str(ws)) for a in argv])
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
     assert code == 2, (name, code, out, err)
     text = err or out
     assert expected in text, (name, text)
@@ -147,3 +278,25 @@ def test_bad_input_is_one_line_exit_2_and_touches_nothing(ws, cli, monkeypatch, 
         assert "Traceback" not in err
     after = _snapshot(ws)
     assert {k: after.get(k) for k in before} == before, f"{name} changed or removed files that existed before"
+    out_path = _out_of(argv, ws)
+    new = [k for k in after if k not in before and not (out_path and (k == out_path or k.startswith(out_path + "/")))]
+    assert new == [], f"{name} wrote outside its --out: {new}"
+
+
+@pytest.mark.parametrize("argv", [["results", "table", "/dev/zero"], ["report", "--reference", "/dev/zero", "--out", "c.md"]])
+def test_an_endless_file_is_refused_not_read(tmp_path, argv):
+    """/dev/zero never ends: a reader that does not bound what it reads eats all memory. Run in a child process with a
+    memory cap and a timeout, so a regression fails this test instead of taking the test run down."""
+    import resource
+    import subprocess
+    import sys
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
+
+    proc = subprocess.run([sys.executable, "-c", "from harness.cli import run; run()", *argv], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300, preexec_fn=cap,
+                          env={**os.environ, "PYTHONPATH": str(REPO), "SPPO_BENCH_HOME": str(tmp_path / "home")})
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert proc.stderr.count("\n") == 1 and "not a regular file" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "c.md").exists()

@@ -167,6 +167,15 @@ class _Annotation(BaseModel):
     def _text(cls, value: Any) -> Any:
         return "" if value is None else value
 
+    @field_validator("preference")
+    @classmethod
+    def _encoded(cls, value: float | None) -> float | None:
+        """alpaca_eval's encoding: 1 (baseline wins) .. 2 (model wins), 0 or 1.5 a draw, None/NaN no judgment;
+        anything else (Infinity, 1e308, 3) would make a win rate outside 0..100."""
+        if value is None or value != value or value == 0 or 1.0 <= value <= 2.0:
+            return value
+        raise ValueError(f"{value!r} is outside alpaca_eval's preference encoding (1..2; 0 or 1.5 = draw; null = none)")
+
 
 def import_annotations(request: ImportRequest) -> tuple[ResultRecord, list[ItemRow]]:
     path = request.path
@@ -186,6 +195,13 @@ def import_annotations(request: ImportRequest) -> tuple[ResultRecord, list[ItemR
     header = request.header("import:alpaca-eval", _judge_info(annotator), dataset, notes)
     df_gamed = request.data_dir / "alpaca_eval" / DF_GAMED_FILENAME if request.data_dir else None
     record = alpaca_record(header, annotations, positions, df_gamed, total=len(annotations))
+    if record.status == "failed":
+        raise UserError(f"{path}: {record.error}: every preference is null or NaN; import the file alpaca_eval "
+                        "wrote after annotating")
+    if len(annotations) < N_INSTRUCTIONS:  # counted, not assumed: a file of 400 instructions is no full AlpacaEval
+        record = record.model_copy(update={
+            "status": "partial",
+            "notes": [*record.notes, f"{len(annotations)} of {N_INSTRUCTIONS} instructions in the file"]})
     return record, alpaca_items(annotations, positions)
 
 

@@ -149,6 +149,7 @@ def import_judgments(request: ImportRequest) -> tuple[ResultRecord, list[ItemRow
     path = request.path
     text = read_text(path, "MT-Bench judgment file")
     rows = rows_of_model(path, _parse(path, text), request.model)
+    _check_ratings(path, rows)
     judges = sorted({str(r["judge"][0]) if isinstance(r.get("judge"), list) else str(r.get("judge")) for r in rows})
     prompts = sorted({str(r["judge"][1]) for r in rows if isinstance(r.get("judge"), list) and len(r["judge"]) > 1})
     official = judges == ["gpt-4"] and all(p.startswith("single-") for p in prompts)
@@ -158,6 +159,17 @@ def import_judgments(request: ImportRequest) -> tuple[ResultRecord, list[ItemRow
     notes = [f"prompts: {', '.join(prompts)}; prompt_hash is of the prompt names (texts not in file)"]
     record = mt_record(request.header("import:mt-bench", judge, dataset, notes), rows)
     return record, mt_bench_items(rows)
+
+
+def _check_ratings(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
+    """FastChat's ratings are 1..10; -1 marks an unparsable verdict (excluded from the means, as upstream does);
+    anything else (11, 1e308, Infinity) is no rating and is refused, not averaged."""
+    for r in rows:
+        score = r.get("score")
+        if score is None or score == -1 or (isinstance(score, int | float) and 1 <= score <= 10):
+            continue
+        raise UserError(f"{path}: question {r['question_id']} turn {r['turn']}: score {score!r} is not a FastChat "
+                        "rating (1..10, or -1 for an unparsable verdict); fix the file")
 
 
 def _parse(path: Path, text: str) -> list[dict[str, Any]]:

@@ -11,6 +11,7 @@ from harness.commands.options import (
     add_executor_options,
     add_judge_options,
     backend_options,
+    label_arg,
     run_options,
     scale_out,
 )
@@ -54,7 +55,9 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
         get_suite(name)  # an unknown suite name fails with suggestions
     backend = backend_options(args)
     scale = scale_out(args)
-    checkpoints, labels = list(args.checkpoints), list(args.label)
+    checkpoints, labels = list(args.checkpoints), [label_arg(x, "--label") for x in args.label]
+    for c in checkpoints:
+        label_arg(c, "CHECKPOINT")
     if not checkpoints:
         from harness.models import default_label, resolve_model
 

@@ -7,11 +7,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from harness.catalog import get_suite, suites
+from harness.commands.options import label_arg
 from harness.engines.judged import JUDGED_SUITES, ImportRequest
+from harness.errors import UserError
 from harness.records import ItemRow, ResultRecord
+from harness.runlock import run_lock
 from harness.settings import Settings
-from harness.store import RunDir, write_items
+from harness.store import RunDir, checked_json, write_items
 
 LM_EVAL = "lm-eval"
 
@@ -30,20 +35,33 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--iteration", type=int, help="SPPO iteration this model is (for cards and checks)")
     p.add_argument("--variant", help="decoding variant shown as its own row, e.g. best-of-16")
     p.add_argument("--baseline", help="baseline model name, where the kind needs one")
+    p.add_argument("--wait", action="store_true", help="wait for another process using the same run folder to finish")
     p.set_defaults(func=cmd_import)
 
 
 def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
-    imported = import_results(args.kind, args.path, args.model, settings, iteration=args.iteration,
-                              variant=args.variant, baseline=args.baseline)
+    """Everything is read, scored and validated first; then, holding the run lock as `eval` does, written."""
+    model = label_arg(args.model, "--model")
+    variant = None if args.variant is None else label_arg(args.variant, "--variant")
+    try:
+        imported = import_results(args.kind, args.path, model, settings, iteration=args.iteration,
+                                  variant=variant, baseline=args.baseline)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "value"
+        raise UserError(f"{args.path}: {where}: {err['msg'].removeprefix('Value error, ')}; fix the file or import "
+                        "the one upstream wrote") from None
     run = RunDir(args.out)
-    failed = False
-    for record, items in imported:
-        if items is not None:
-            write_items(run.items_path(record.model, record.variant, record.suite), items)
-        print(f"{record.label} / {record.suite}: {record.status} -> {run.write(record)}")
-        failed = failed or record.status == "failed"
-    return 1 if failed else 0
+    for record, _ in imported:
+        if record.status == "failed":
+            raise UserError(f"{args.path}: {record.error}; nothing imported (is this the file upstream wrote?)")
+        checked_json(record, run.record_path(record.model, record.variant, record.suite))
+    with run_lock(run.root, wait=args.wait):
+        for record, items in imported:
+            if items is not None:
+                write_items(run.items_path(record.model, record.variant, record.suite), items)
+            print(f"{record.label} / {record.suite}: {record.status} -> {run.write(record)}")
+    return 0
 
 
 def import_results(kind: str, path: Path, model: str, settings: Settings, iteration: int | None = None,

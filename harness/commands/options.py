@@ -139,6 +139,27 @@ def parse_pairs(items: list[str], flag: str) -> dict[str, str]:
     return out
 
 
+def label_arg(value: str, flag: str) -> str:
+    """A row label or model name from the command line: not empty, and text (a non-UTF-8 argument arrives with
+    surrogate escapes that no record, card or terminal can hold)."""
+    if not value.strip():
+        raise UserError(f"{flag} {value!r}: empty; give the model's row label, e.g. {flag} MyModel-Iter1")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        raise UserError(f"{flag} {shown!r}: not valid UTF-8 text; give the label in UTF-8") from None
+    return value
+
+
+def finite(value: float, flag: str, *, low: float = 0.0, positive: bool = False) -> float:
+    """A float option: finite (no nan, inf or 1e309) and >= low (> low when `positive`)."""
+    if not math.isfinite(value) or value < low or (positive and value == low):
+        bound = f"> {low:g}" if positive else f">= {low:g}"
+        raise UserError(f"{flag} {value}: must be a finite number {bound}")
+    return value
+
+
 def positive(value: int | float, flag: str) -> None:
     if not (isinstance(value, int | float) and math.isfinite(value) and value >= 1):
         raise UserError(f"{flag} {value}: must be at least 1")

@@ -17,8 +17,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_view(args: argparse.Namespace, settings: Settings) -> int:
+    from harness.reporting import refuse_inside_sources
     from harness.viewer import build_site
 
+    refuse_inside_sources([args.out], list(args.sources))
     index = build_site(args.sources, args.out)
     print(f"wrote {index}")
     return 0

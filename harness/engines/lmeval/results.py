@@ -14,6 +14,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from harness.errors import UserError
 from harness.io import read_text
 from harness.records import Coverage, DatasetProvenance, Metric, Provenance, ResultRecord, now
@@ -32,6 +34,19 @@ def import_file(path: Path, model: str, specs: Sequence[SuiteSpec], iteration: i
     except json.JSONDecodeError as exc:
         raise UserError(f"{path}: not JSON ({exc.msg} at line {exc.lineno}); pass the results_*.json lm-eval wrote") from None
     check_schema(data, path)
+    try:
+        return _import(path, data, model, specs, iteration, variant)
+    except UserError as exc:
+        raise UserError(str(exc) if str(exc).startswith(str(path)) else f"{path}: {exc}") from None
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "record"
+        raise UserError(f"{path}: {where}: {err['msg'].removeprefix('Value error, ')}; fix or re-create the results "
+                        "file") from None
+
+
+def _import(path: Path, data: dict[str, Any], model: str, specs: Sequence[SuiteSpec], iteration: int | None,
+            variant: str | None) -> list[ResultRecord]:
     lm_eval_suites = [s for s in specs if s.engine == "lm-eval"]
     found = [s for s in lm_eval_suites if s.lm_eval_task and _has_task(data, s.lm_eval_task)]
     if not found:
@@ -257,7 +272,13 @@ class _Results:
         value = _number(entry[key], f"results.{task}.{key}")
         if value is None:
             raise UserError(f"field `results.{task}.{key}` is not a number")
-        stderr = _number(entry.get(f"{metric}_stderr,{filt}"), "stderr")
+        if not 0.0 <= value <= 1.0:
+            raise UserError(f"field `results.{task}.{key}` is {value!r}, outside 0..1 (lm-eval writes every leaderboard "
+                            "metric as a fraction); fix or re-create the results file")
+        stderr_key = f"{metric}_stderr,{filt}"
+        stderr = _number(entry.get(stderr_key), f"results.{task}.{stderr_key}")
+        if stderr is not None and stderr < 0:
+            raise UserError(f"field `results.{task}.{stderr_key}` is {stderr!r}, below 0; fix or re-create the file")
         return Metric(value=value, stderr=stderr, n=self.n(task))
 
     def n(self, task: str) -> int | None:
@@ -328,4 +349,9 @@ def _number(value: Any, where: str) -> float | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise UserError(f"field `{where}` should be a number, got {value!r}")
-    return None if math.isnan(value) else float(value)
+    if math.isnan(value):
+        return None
+    if not math.isfinite(value):
+        raise UserError(f"field `{where}` is {value!r} (JSON readers turn 1e309 into infinity), not a finite number; "
+                        "fix or re-create the results file")
+    return float(value)
