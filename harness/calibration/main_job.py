@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from harness.calibration.output import store
 from harness.calibration.pairs import SUITES_WITH_REFERENCE, Pair, Reference, published_reference
 from harness.calibration.run import calibrate
+from harness.engines.context import Injected
 from harness.engines.judge_backend import stored_calibration
 from harness.errors import UserError
 from harness.records import JudgeInfo, ResultRecord
@@ -43,17 +44,19 @@ def local_judges(records: Sequence[ResultRecord]) -> list[JudgeInfo]:
 
 
 def ensure_calibrated(settings: Settings, records: Sequence[ResultRecord], pairs: int = DEFAULT_PAIRS,
-                      batch_size: int = 8, log: Callable[[str], None] = print) -> list[Outcome]:
-    """Calibrate every local judge of `records` that has no stored calibration on at least `pairs` pairs."""
+                      batch_size: int = 8, log: Callable[[str], None] = print,
+                      injected: Injected = Injected()) -> list[Outcome]:
+    """Calibrate every local judge of `records` that has no stored calibration on at least `pairs` pairs.
+    `injected`: an in-process judge (tests), as the judged engine takes one."""
     outcomes = []
     for info in local_judges(records):
-        outcome = _one(settings, info, pairs, batch_size)
+        outcome = _one(settings, info, pairs, batch_size, injected)
         log(outcome.line)
         outcomes.append(outcome)
     return outcomes
 
 
-def _one(settings: Settings, info: JudgeInfo, pairs: int, batch_size: int) -> Outcome:
+def _one(settings: Settings, info: JudgeInfo, pairs: int, batch_size: int, injected: Injected) -> Outcome:
     fingerprint = str(info.fingerprint)
     found = stored_calibration(settings, info.id, info.prompt_hash, fingerprint)
     if found is not None and found.n >= pairs:
@@ -68,7 +71,7 @@ def _one(settings: Settings, info: JudgeInfo, pairs: int, batch_size: int) -> Ou
         return Outcome(info, "skipped", f"judge calibration: {info.id} not calibrated ({exc})")
     chosen = spread(reference, pairs)
     start = time.perf_counter()
-    result = calibrate(settings, chosen, "local", batch_size=batch_size)
+    result = calibrate(settings, chosen, "local", batch_size=batch_size, injected=injected)
     seconds = time.perf_counter() - start
     if result.judge.fingerprint != fingerprint or result.judge.prompt_hash != info.prompt_hash:
         return Outcome(info, "skipped", f"judge calibration: the judge opened for calibration ({result.judge.fingerprint}) "
