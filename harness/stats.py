@@ -48,6 +48,9 @@ class ItemTable:
     def build(cls, columns: Mapping[str, Sequence[float]], strata: Sequence[str | None] | None = None) -> ItemTable:
         names = tuple(columns)
         values = np.column_stack([np.asarray(columns[c], dtype=float) for c in names]) if names else np.zeros((0, 0))
+        if not np.isfinite(values).all():  # a NaN would drop out of every resample: an interval of NaN and p 1
+            row, col = np.argwhere(~np.isfinite(values))[0]
+            raise ValueError(f"column {names[col]!r}, row {row}: {values[row, col]} is not a finite number")
         labels = list(strata) if strata is not None else [None] * len(values)
         stratum_names = tuple(dict.fromkeys(labels))
         code = {s: i for i, s in enumerate(stratum_names)}

@@ -236,3 +236,11 @@ def test_mean_interval_is_the_textbook_percentile_bootstrap_of_a_mean() -> None:
     assert (got.ci_low, got.ci_high) == pytest.approx(tuple(np.percentile(means, [2.5, 97.5])), rel=1e-12)
     assert got.value == pytest.approx(values.mean()) and got.n == 150
     assert got.se == pytest.approx(values.std(ddof=0) / np.sqrt(len(values)), rel=0.05)
+
+
+def test_a_table_with_a_non_finite_value_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"column 'x', row 2: nan is not a finite number"):
+        ItemTable.build({"x": [1.0, 0.0, math.nan]})
+    with pytest.raises(ValueError, match="inf is not a finite number"):
+        stats.paired_bootstrap(ItemTable.build({"x": [1.0, 0.0]}), ItemTable.build({"x": [1.0, math.inf]}),
+                               {"m": lambda s: s.mean("x")}, resamples=100)
