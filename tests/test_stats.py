@@ -244,3 +244,23 @@ def test_a_table_with_a_non_finite_value_is_refused() -> None:
     with pytest.raises(ValueError, match="inf is not a finite number"):
         stats.paired_bootstrap(ItemTable.build({"x": [1.0, 0.0]}), ItemTable.build({"x": [1.0, math.inf]}),
                                {"m": lambda s: s.mean("x")}, resamples=100)
+
+
+def test_mcnemar_power_agrees_with_a_simulation_of_the_exact_test() -> None:
+    """Power of the two-sided exact McNemar test: against simulated paired 0/1 outcomes tested with scipy's binomtest
+    (20,000 draws; Monte Carlo SE about 0.0035)."""
+    from scipy.stats import binomtest
+
+    rng = np.random.default_rng(8)
+    n, only_a, only_b = 100, 0.08, 0.02
+    cells = rng.multinomial(n, [only_a, only_b, 1 - only_a - only_b], size=20_000)
+    cache: dict[tuple[int, int], bool] = {}
+
+    def rejects(b: int, c: int) -> bool:
+        if (b, c) not in cache:
+            cache[(b, c)] = b + c > 0 and binomtest(min(b, c), b + c, 0.5).pvalue <= 0.05
+        return cache[(b, c)]
+
+    simulated = np.mean([rejects(int(b), int(c)) for b, c, _ in cells])
+    assert stats.mcnemar_power(n, only_a, only_b) == pytest.approx(simulated, abs=0.015)
+    assert stats.mcnemar_power(n, 0.05, 0.05) <= 0.05  # no difference: at most the level (the exact test is conservative)
