@@ -94,7 +94,7 @@ def test_bundled_profiles_load_and_differ_where_the_paper_says():
     default, paper = load_profile("default"), load_profile("paper")
     assert "not comparable with published SPPO numbers" in (default.note or "")
     assert default.model.base is None and default.ranker.kind == "judge" and default.sampling.k == 2
-    assert default.eval.limits == {"ifeval": 100, "alpaca_eval": 50, "mt_bench": 10}
+    assert default.eval.limits == {"ifeval": 100, "bbh": 1, "math_lvl5": 2, "gpqa": 5, "alpaca_eval": 50, "mt_bench": 10}
     assert paper.model.base == "mistralai/Mistral-7B-Instruct-v0.2"
     assert (paper.sampling.k, paper.train.eta, paper.train.learning_rate, paper.train.global_batch_size) == (5, 1000, 5e-7, 64)
     assert paper.ranker.kind == "pairrm" and paper.sampling.backend == "vllm"
