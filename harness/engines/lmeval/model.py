@@ -18,6 +18,9 @@ from harness.errors import UserError
 
 log = logging.getLogger(__name__)
 
+LOGLIKELIHOOD_BATCH_MAX = 8
+
+
 def load_lm(model: ModelRef, ctx: RunContext) -> Any:
     """lm-eval's own model class for the backend: HFLM for `hf` (its greedy generation run by sppo-bench's hf backend,
     harness.engines.lmeval.generation), lm-eval's vLLM wrapper for `vllm`."""
@@ -33,8 +36,11 @@ def load_lm(model: ModelRef, ctx: RunContext) -> Any:
     if opts.backend == "hf":
         from harness.engines.lmeval.generation import BatchedGenerationHFLM
 
+        # log-likelihood batches hold full-vocabulary log-softmaxes of every position (49k x ~1000 tokens x 4 bytes for
+        # one BBH 3-shot row): 32 rows peaked at 8.4 GB RSS, so they stay at 8 whatever the generation batch is
         lm: Any = BatchedGenerationHFLM(pretrained=checkpoint, device=device, dtype=run_dtype(model, ctx),
-                                        batch_size=opts.batch_size, generation_batch_size=opts.batch_size)
+                                        batch_size=min(opts.batch_size, LOGLIKELIHOOD_BATCH_MAX),
+                                        generation_batch_size=opts.batch_size)
     elif opts.backend == "vllm":
         try:
             import vllm  # noqa: F401
