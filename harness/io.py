@@ -39,11 +39,11 @@ def atomic_write_bytes(path: Path, data: bytes) -> Path:
     """Write `data` to `path` through a temporary in the same folder (never through a symlink: the temporary is
     created exclusively, and the rename replaces a link instead of following it)."""
     path = Path(path)
-    if path.is_dir():
-        raise UserError(f"{path} is a folder; give a file path to write to")
     if len(os.fsencode(path.name)) > NAME_MAX:
         raise UserError(f"{path}: the file name is {len(os.fsencode(path.name))} bytes, over the {NAME_MAX}-byte limit "
                         "of file names; choose a shorter name")
+    if path.is_dir():
+        raise UserError(f"{path} is a folder; give a file path to write to")
     ensure_dir(path.parent)
     try:
         fd, tmp = tempfile.mkstemp(prefix=temporary_prefix(path.name), suffix=".tmp", dir=path.parent)

@@ -10,7 +10,7 @@ import datetime as _dt
 import math
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 SCHEMA_VERSION: Literal[1] = 1
 
@@ -19,8 +19,10 @@ Status = Literal["complete", "partial", "failed"]
 
 PERCENT = (0.0, 100.0)
 COUNT = (0.0, math.inf)
-SUITE_BOUNDS: dict[str, tuple[float, float]] = {"mt_bench": (1.0, 10.0)}
-"""Suites whose numbers are not percentages: MT-Bench means of FastChat's 1..10 ratings."""
+RATING = (1.0, 10.0)
+BOUNDS: dict[tuple[str, str], tuple[float, float]] = {("mt_bench", "turn_1"): RATING, ("mt_bench", "turn_2"): RATING,
+                                                      ("mt_bench", "average"): RATING}
+"""Metrics that are not percentages: MT-Bench means of FastChat's 1..10 ratings."""
 COUNT_METRICS = frozenset({"avg_length", "avg_tokens", "empty_answers", "repeated_token_answers", "base_empty_answers",
                            "base_repeated_token_answers"})
 """Lengths and counts (>= 0, no upper bound); so is every `n_*` (alpaca_eval's head-to-head counts)."""
@@ -31,7 +33,7 @@ def metric_bounds(suite: str, key: str) -> tuple[float, float]:
     accuracy of 1.7 read as 170 is refused), an MT-Bench rating mean 1..10, a length or count >= 0."""
     if key in COUNT_METRICS or key.startswith("n_"):
         return COUNT
-    return SUITE_BOUNDS.get(suite, PERCENT)
+    return BOUNDS.get((suite, key), PERCENT)
 
 
 class _Strict(BaseModel):
@@ -53,6 +55,15 @@ class Metric(_Finite):
     n: int | None = Field(default=None, ge=0)
     repeat_sd: float | None = Field(default=None, ge=0)
     """Standard deviation between repeated runs (`--repeats`), next to the within-run `stderr`."""
+
+    @field_validator("stderr", "ci_low", "ci_high", "repeat_sd", mode="before")
+    @classmethod
+    def _undefined(cls, value: Any, info: ValidationInfo) -> Any:
+        """A spread computed in memory may be NaN where it is undefined (pandas' sem of one item): it is stored as
+        null, as it always was. Read from a file, NaN is refused like any other non-finite number."""
+        if info.mode == "python" and isinstance(value, float) and math.isnan(value):
+            return None
+        return value
 
     @model_validator(mode="after")
     def _interval(self) -> Metric:

@@ -105,14 +105,91 @@ def test_a_second_writer_stops_naming_the_holder_or_waits(cli, tmp_path, judged_
         holder.wait(timeout=30)
 
 
-def test_stale_temporaries_are_swept(cli, tmp_path, judged_home, monkeypatch):
+def test_stale_temporaries_are_swept_and_the_users_own_are_kept(cli, tmp_path, judged_home, monkeypatch):
+    from harness.io import temporary_prefix
+
     monkeypatch.setenv("SPPO_BENCH_HOME", str(judged_home))
     out = tmp_path / "run"
-    stale = out / "records" / "x" / ".mt_bench.json.k3j2.tmp"
+    stale = out / "records" / "x" / f"{temporary_prefix('mt_bench.json')}k3j2abcd.tmp"
     stale.parent.mkdir(parents=True)
     stale.write_text("half a record")
+    mine = [out / ".notes.tmp", out / "records" / ".draft.json.tmp"]  # the user's own files in an existing --out
+    for path in mine:
+        path.write_text("the user's")
     code, _, err = fake_eval(cli, out)
-    assert code == 0, err and not stale.exists()
+    assert code == 0, err
+    assert not stale.exists()
+    assert [p.read_text() for p in mine] == ["the user's"] * 2
+
+
+def test_import_holds_the_run_lock(cli, tmp_path, monkeypatch):
+    monkeypatch.setenv("SPPO_BENCH_HOME", str(tmp_path / "home"))
+    judgments = tmp_path / "gpt-4_single.jsonl"
+    judgments.write_text(json.dumps({"question_id": 81, "model": "m", "judge": ["gpt-4", "single-v1"], "turn": 1,
+                                     "score": 7}) + "\n")
+    out = tmp_path / "run"
+    holder = _hold(tmp_path, out, 3.0)
+    try:
+        code, _, err = cli("import", "mt-bench", judgments, "--model", "m", "--out", out)
+        assert code == 2 and f"pid {holder.pid}" in err and err.count("\n") == 1
+        assert not (out / "records").exists()
+        code, _, err = cli("import", "mt-bench", judgments, "--model", "m", "--out", out, "--wait")
+        assert code == 0, err
+    finally:
+        holder.wait(timeout=30)
+    assert json.loads((out / "records" / "m" / "mt_bench.json").read_text())["metrics"]["average"]["value"] == 7
+
+
+def test_a_legal_253_byte_output_name_is_written(cli, tmp_path):
+    reference = REPO / "results" / "reference" / "Mistral7B-PairRM-SPPO-Iter1.json"
+    out = tmp_path / ("c" * 250 + ".md")
+    assert len(out.name.encode()) == 253
+    code, _, err = cli("report", "--reference", reference, "--out", out, "--no-plots", "--no-eval-results")
+    assert code == 0, err
+    assert out.read_text().startswith("---") and [p.name for p in tmp_path.iterdir()] == [out.name]
+
+
+def test_a_full_disk_is_named_as_the_disk(tmp_path, monkeypatch):
+    import errno
+
+    from harness.errors import UserError
+    from harness.io import atomic_write_text, mount_point
+
+    def full(*_args, **_kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(UserError) as info:
+        atomic_write_text(tmp_path / "card.md", "x")
+    message = str(info.value)
+    assert f"the disk holding {mount_point(tmp_path)} is full" in message and "\n" not in message
+    assert list(tmp_path.iterdir()) == []  # the temporary is gone too
+    too_long = tmp_path / ("c" * 256)
+    with pytest.raises(UserError, match="over the 255-byte limit of file names"):
+        atomic_write_text(too_long, "x")
+
+
+def test_an_alpaca_import_of_400_of_805_is_partial(cli, tmp_path, judged_home, monkeypatch):
+    monkeypatch.setenv("SPPO_BENCH_HOME", str(judged_home))
+    published = REPO.parent / "shared" / "data" / "published" / "alpaca_eval" / "claude-2.1" / \
+        "weighted_alpaca_eval_gpt4_turbo" / "annotations.json"
+    rows = json.loads(published.read_text())
+    assert len(rows) == 805
+    part = tmp_path / "annotations.json"
+    part.write_text(json.dumps(rows[:400]))
+    code, stdout, err = cli("import", "alpaca-eval", part, "--model", "claude-2.1", "--out", tmp_path / "run")
+    assert code == 0, err
+    record = json.loads((tmp_path / "run" / "records" / "claude-2.1" / "alpaca_eval.json").read_text())
+    assert record["status"] == "partial" and "partial" in stdout
+    assert any("400 of 805" in note for note in record["notes"])
+    assert record["coverage"]["total"] == 400 and record["coverage"]["available"] == 805
+    ref = tmp_path / "ref.json"  # the gate treats it as partial: it fails against a complete reference
+    full = tmp_path / "full.json"
+    full.write_text(json.dumps(rows))
+    assert cli("import", "alpaca-eval", full, "--model", "claude-2.1", "--out", tmp_path / "full")[0] == 0
+    assert json.loads((tmp_path / "full" / "records" / "claude-2.1" / "alpaca_eval.json").read_text())["status"] == \
+        "complete"
+    del ref
 
 
 # ------------------------------------------------------------------------------------------ data, not code
@@ -314,3 +391,33 @@ def test_repeats_record_the_between_repeat_spread_and_keep_pass_zero(cli, tmp_pa
     assert thrice["metrics"]["average"]["repeat_sd"] == pytest.approx(statistics.stdev(passes))
     assert thrice["metrics"]["average"]["repeat_sd"] > 0  # writing questions are sampled at temperature 0.7
     assert any("3 repeats" in n for n in thrice["notes"])
+
+
+class RaisesTemplateError:
+    """A unit whose chat template raises: the same input fails the same way every time."""
+
+    def __call__(self, unit, ctx):
+        import jinja2
+
+        raise jinja2.exceptions.TemplateError("this template refuses every conversation")
+
+
+def test_a_deterministic_failure_is_not_retried_and_says_so_on_stderr(tmp_path, capsys):
+    from harness.backends.base import BackendOptions
+    from harness.commands.evaluate import failure_summary
+    from harness.engines.context import ModelRef, RunContext
+    from harness.executors import LocalExecutor, plan, run_matrix
+    from harness.settings import Settings
+    from harness.store import RunDir
+
+    ctx = RunContext(settings=Settings(home=tmp_path / "home", offline=True), run=RunDir(tmp_path / "run"),
+                     backend=BackendOptions(backend="fake"))
+    out = run_matrix(plan([ModelRef("c", "m")], ["mt_bench"]), ctx, LocalExecutor(), work=RaisesTemplateError(),
+                     retries=3, progress=False)
+    assert [(o.status, o.attempts) for o in out] == [("failed", 1)]
+    assert "not retried" in out[0].error
+    capsys.readouterr()
+    assert failure_summary(out) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("sppo-bench: error: 1 of 1 units failed: m/mt_bench")
+    assert "refuses every conversation" in err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from harness.catalog import get_suite, parse_suite_list
@@ -75,4 +76,16 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
 
     outcomes = evaluate(models, [s.name for s in specs], Path(args.out), settings, backend=backend, options=options,
                         scale=scale, best_of_n=args.best_of_n, force=args.force, wait=args.wait, on_outcome=report)
-    return 1 if any(o.status == "failed" for o in outcomes) else 0
+    return failure_summary(outcomes)
+
+
+def failure_summary(outcomes: list[Outcome]) -> int:
+    """Exit status 1 when a unit failed, with one line on stderr saying which and why (the records say it in full)."""
+    failed = [o for o in outcomes if o.status == "failed" and not o.unit.is_shard]
+    if not failed:
+        return 0
+    first = failed[0]
+    more = f" and {len(failed) - 1} more" if len(failed) > 1 else ""
+    print(f"sppo-bench: error: {len(failed)} of {len(outcomes)} units failed: {first.unit.name}{more}: {first.error}; "
+          "fix the cause and rerun the same command (finished units are kept)", file=sys.stderr)
+    return 1

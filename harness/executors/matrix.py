@@ -83,7 +83,7 @@ def _run_phase(phase: list[Unit], ctx: RunContext, executor: Executor, work: Uni
                 _log(ctx, keys[u], u, "error", attempt=attempts[u], error=result.message, seconds=result.seconds)
                 if result.fatal:
                     raise UserError(result.message)
-                if attempts[u] <= retries:
+                if attempts[u] <= retries and not result.deterministic:
                     pending.append(u)
                     display.retry()
                     continue
@@ -117,8 +117,38 @@ def _run_unit(work: UnitWork, keys: dict[Unit, str], unit: Unit, ctx: RunContext
     except UserError as exc:  # bad input or configuration: retrying cannot fix it
         return WorkerError(str(exc), time.perf_counter() - start, fatal=True)
     except Exception as exc:  # a worker never raises: the parent decides on retries and records failures
-        msg = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
-        return WorkerError(msg, time.perf_counter() - start, traceback.format_exc())
+        msg = _one_line(exc)
+        if deterministic(exc):
+            msg += " (not retried: the same input fails the same way; fix it and rerun)"
+        return WorkerError(msg, time.perf_counter() - start, traceback.format_exc(), deterministic=deterministic(exc))
+
+
+def _one_line(exc: Exception) -> str:
+    errors = getattr(exc, "errors", None)
+    if callable(errors) and type(exc).__name__ == "ValidationError":  # pydantic's first line names only the model
+        first = errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "value"
+        return f"ValidationError: {where}: {first['msg']}"[:500]
+    return f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
+
+
+DETERMINISTIC_NAMES = frozenset({"TemplateError", "TemplateSyntaxError", "UndefinedError", "ValidationError",
+                                 "RepositoryNotFoundError", "GatedRepoError", "RevisionNotFoundError",
+                                 "EntryNotFoundError", "LocalEntryNotFoundError", "HFValidationError"})
+"""Errors that retrying cannot fix: a chat template that raises (jinja2), a record that does not validate, a hub id or
+revision that does not exist or is not cached offline."""
+
+
+def deterministic(exc: BaseException) -> bool:
+    """Whether the same input raises `exc` again. Programming and data errors (TypeError, KeyError, ValueError, ...)
+    and the named library errors are; a dropped connection, a timeout, a runtime error (a CUDA OOM, a refused
+    connection) or a dead worker may not be, and is retried."""
+    if isinstance(exc, ConnectionError | TimeoutError | MemoryError):
+        return False
+    if any(cls.__name__ in DETERMINISTIC_NAMES for cls in type(exc).__mro__):
+        return True
+    return isinstance(exc, TypeError | LookupError | AttributeError | NotImplementedError | ImportError | ValueError |
+                      ArithmeticError | AssertionError)
 
 
 def run_registered_suite(unit: Unit, ctx: RunContext) -> ResultRecord:

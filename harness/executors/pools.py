@@ -28,6 +28,8 @@ class WorkerError:
     traceback: str = ""
     fatal: bool = False
     """Bad input or configuration (a UserError): retrying cannot help, the run stops with this message."""
+    deterministic: bool = False
+    """An error the same input raises again (a chat template that raises, a validation error): recorded, not retried."""
 
 
 class Executor(Protocol):
