@@ -22,6 +22,9 @@ from harness.settings import Settings
 
 DEFAULT_PAIRS = 100
 """Published pairs (each asked in both orders) the main job calibrates on: enough for a kappa interval."""
+BATCH_SIZE = 8
+"""Judge batch for calibration: its prompts hold two long AlpacaEval outputs (up to ~4,800 tokens), so not the
+evaluation's batch (32 in the default profile): the backend's logits for a batch grow with batch x tokens x vocab."""
 
 
 @dataclass(frozen=True)
@@ -44,7 +47,7 @@ def local_judges(records: Sequence[ResultRecord]) -> list[JudgeInfo]:
 
 
 def ensure_calibrated(settings: Settings, records: Sequence[ResultRecord], pairs: int = DEFAULT_PAIRS,
-                      batch_size: int = 8, log: Callable[[str], None] = print,
+                      batch_size: int = BATCH_SIZE, log: Callable[[str], None] = print,
                       injected: Injected = Injected()) -> list[Outcome]:
     """Calibrate every local judge of `records` that has no stored calibration on at least `pairs` pairs.
     `injected`: an in-process judge (tests), as the judged engine takes one."""

@@ -78,7 +78,7 @@ def cmd_train_and_eval(args: argparse.Namespace, settings: Settings) -> int:
         ]
         evaluation = evaluate_checkpoints(cfg, models, out / "eval", settings, scale, progress=not args.no_progress)
         measure_objective(cfg, run, RunDir(out / "eval"), settings, evaluation)
-        calibrate_local_judges(cfg, evaluation, settings, args.calibration_pairs)
+        calibrate_local_judges(evaluation, settings, args.calibration_pairs)
         report = render_report(cfg, out, evaluation, settings)
     _print_training(run, train_seconds)
     _print_evaluation(evaluation, report)
@@ -166,7 +166,7 @@ def measure_objective(cfg: SPPOConfig, run: TrainRun, store: RunDir, settings: S
     ev.seconds += time.perf_counter() - start
 
 
-def calibrate_local_judges(cfg: SPPOConfig, ev: Evaluation, settings: Settings, pairs: int | None) -> None:
+def calibrate_local_judges(ev: Evaluation, settings: Settings, pairs: int | None) -> None:
     """The local AlpacaEval judge of the evaluation records, calibrated against the published official verdicts once
     per judge fingerprint (harness.calibration.main_job), so that the card cites it next to every local-judge number."""
     from harness.calibration.main_job import DEFAULT_PAIRS, ensure_calibrated
@@ -176,8 +176,7 @@ def calibrate_local_judges(cfg: SPPOConfig, ev: Evaluation, settings: Settings, 
         return
 
     start = time.perf_counter()
-    ensure_calibrated(settings, RunDir(ev.run_dir).records(), pairs, batch_size=cfg.eval.batch_size,
-                      log=lambda line: print(line, flush=True))
+    ensure_calibrated(settings, RunDir(ev.run_dir).records(), pairs, log=lambda line: print(line, flush=True))
     ev.seconds += time.perf_counter() - start
 
 
