@@ -53,3 +53,14 @@ def perf(session: nox.Session) -> None:
     """Speed and memory benchmarks, printing ratios against baselines measured side by side."""
     prepare(session)
     session.run("python", "-m", "tests.perf", *session.posargs, env=_home())
+
+
+@nox.session
+def gpu(session: nox.Session) -> None:
+    """On a CUDA machine with the [vllm] extra installed (`pip install -e '.[vllm]'`): the embedded SmolLM2 on vLLM
+    and on hf, IFEval limit 20 (lm-eval's own vllm model) + AlpacaEval limit 5 (our vllm backend); greedy answers
+    compared item by item, wall seconds side by side (written to runs/engine-compare/compare.json)."""
+    prepare(session)
+    session.run("python", "-c", "import torch, vllm; assert torch.cuda.is_available(), 'no CUDA device'", env=_home())
+    session.run("python", "-m", "tests.engine_compare", "--backends", "hf,vllm", "--device", "cuda",
+                "--suites", "ifeval,alpaca_eval", "--limits", "20,5", *session.posargs, env=_home())
