@@ -381,3 +381,33 @@ def test_mixed_precision_follows_the_float32_loss_curve_and_the_checkpoint_keeps
     assert json.loads((saved / "config.json").read_text())["dtype"] == "bfloat16"
     with safe_open(str(saved / "model.safetensors"), framework="pt") as f:
         assert {str(f.get_slice(k).get_dtype()) for k in f.keys()} == {"F32"}
+
+
+def test_length_grouped_batches_pad_least(tmp_path, tiny):
+    """train.length_grouped: each batch holds neighbours in length (prompt + longer answer), so the trainer's own
+    batches pad exactly as consecutive pairs in length order do, and less than the seeded random order's."""
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from harness.sppo.config import TrainConfig
+    from harness.sppo.trainer import SPPOTrainer, dpo_config
+
+    rows = _preference_rows(8, p_win=0.8, p_lose=0.3)
+    for i, row in enumerate(rows):  # prompts of very different lengths, in no order
+        row["prompt"][0]["content"] += " Explain why." * (3 * ((i * 5) % 8))
+    padding = {}
+    for grouped in (False, True):
+        cfg = TrainConfig(eta=4.0, per_device_batch_size=2, global_batch_size=2, seed=0, max_length=512, device="cpu",
+                          length_grouped=grouped)
+        trainer = SPPOTrainer(model=AutoModelForCausalLM.from_pretrained(tiny), args=dpo_config(cfg, tmp_path / str(grouped)),
+                              train_dataset=Dataset.from_list(rows), processing_class=AutoTokenizer.from_pretrained(tiny),
+                              length_grouped=cfg.length_grouped)
+        batches = list(trainer.get_train_dataloader())
+        padding[grouped] = sum(int(b["attention_mask"].numel() - b["attention_mask"].sum()) for b in batches)
+    # the least: batches of consecutive pairs in length order, padded by TRL's own collator
+    examples = sorted(trainer.train_dataset, key=lambda ex: ex["length"])
+    least = 0
+    for start in range(0, len(examples), 2):
+        mask = trainer.data_collator(examples[start : start + 2])["attention_mask"]
+        least += int(mask.numel() - mask.sum())
+    assert padding[True] == least < padding[False]

@@ -83,6 +83,9 @@ class TrainConfig(_Strict):
     bf16: bool = False
     gradient_checkpointing: bool = True
     """Trade compute for memory (TRL's default; what a 7B model needs); off is faster for small models."""
+    length_grouped: bool = False
+    """Batch pairs of similar length (transformers' LengthGroupedSampler on prompt + longer answer): less padding in
+    each forward pass, but another data order than the seeded random one, so a profile opts in."""
 
     @model_validator(mode="after")
     def _batch_divides(self) -> TrainConfig:

@@ -30,6 +30,7 @@ from harness.sppo.config import TrainConfig
 from harness.sppo.loss import SOFT_LOSS_WEIGHT, shift_reference
 
 SHIFT_COLUMNS = ("chosen_probs_win", "chosen_probs_lose")
+LENGTH = "length"
 
 
 @dataclass
@@ -50,8 +51,10 @@ class TrainOutcome:
 class SPPOTrainer(DPOTrainer):
     """DPOTrainer whose `sppo_hard` loss, on shifted precomputed references and weight 1/2, is the soft SPPO loss."""
 
-    def __init__(self, *args: Any, max_prompt_length: int | None = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, max_prompt_length: int | None = None, length_grouped: bool = False,
+                 **kwargs: Any) -> None:
         self._max_prompt_length = max_prompt_length
+        self._length_grouped = length_grouped
         config = kwargs.get("args")
         if not isinstance(config, DPOConfig) or config.loss_type != ["sppo_hard"] or not config.precompute_ref_log_probs:
             raise ValueError("SPPOTrainer needs DPOConfig(loss_type=['sppo_hard'], precompute_ref_log_probs=True)")
@@ -64,7 +67,24 @@ class SPPOTrainer(DPOTrainer):
         if self._max_prompt_length:
             keep = self._max_prompt_length
             dataset = dataset.map(lambda ex: {"prompt_ids": ex["prompt_ids"][-keep:]}, desc="Truncating prompts")
+        if self._length_grouped:  # what a pair costs: prompt + the longer answer
+            dataset = dataset.map(lambda ex: {LENGTH: len(ex["prompt_ids"]) + max(len(ex["chosen_ids"]),
+                                                                                 len(ex["rejected_ids"]))})
         return dataset
+
+    def _set_signature_columns_if_needed(self) -> None:
+        super()._set_signature_columns_if_needed()
+        columns: Any = self._signature_columns
+        if self._length_grouped and LENGTH not in columns:
+            self._signature_columns = [*columns, LENGTH]  # type: ignore[assignment]  # the sampler reads it; the collator ignores it
+
+    def _get_train_sampler(self, train_dataset: Any = None) -> Any:
+        """length_grouped: batches of neighbours in length, in a seeded random order (transformers' own
+        LengthGroupedSampler groups nothing below 4 batches per mega-batch, i.e. at this profile's 48 pairs)."""
+        dataset: Any = train_dataset if train_dataset is not None else self.train_dataset
+        if not self._length_grouped or dataset is None or LENGTH not in dataset.column_names:
+            return super()._get_train_sampler(train_dataset)
+        return length_grouped_order(list(dataset[LENGTH]), self.args.per_device_train_batch_size, self.args.seed)
 
     def _precompute_ref_logps(self, dataset: Dataset, name: str, batch_size: int) -> Dataset:
         dataset = super()._precompute_ref_logps(dataset, name, batch_size)
@@ -136,7 +156,7 @@ def train_iteration(policy: str, frame: Any, cfg: TrainConfig, work_dir: Path, c
     if args.world_size > 1:  # launched with accelerate/torchrun: the devices share the global batch
         args = dpo_config(cfg, work_dir, world_size=args.world_size, progress=progress, mixed=mixed)
     trainer = SPPOTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
-                          max_prompt_length=cfg.max_prompt_length)
+                          max_prompt_length=cfg.max_prompt_length, length_grouped=cfg.length_grouped)
     trainer.train()
     log = [{k: float(v) for k, v in e.items() if isinstance(v, int | float) and math.isfinite(float(v))}
            for e in trainer.state.log_history]
@@ -144,6 +164,15 @@ def train_iteration(policy: str, frame: Any, cfg: TrainConfig, work_dir: Path, c
     trained.declared_dtype = precision.declared or precision.dtype  # what checkpoint.py writes into config.json
     return TrainOutcome(model=trained, tokenizer=tokenizer, steps=trainer.state.global_step, log=log,
                         precision=precision.dtype)
+
+
+def length_grouped_order(lengths: list[int], batch: int, seed: int) -> list[int]:
+    """Indices sorted by length and cut into batches, the batches in a seeded random order (each epoch's
+    dataloader takes `batch` consecutive indices at a time)."""
+    ordered = sorted(range(len(lengths)), key=lambda i: (lengths[i], i))
+    batches = [ordered[i : i + batch] for i in range(0, len(ordered), batch)]
+    order = torch.randperm(len(batches), generator=torch.Generator().manual_seed(seed)).tolist()
+    return [i for b in order for i in batches[b]]
 
 
 def training_precision(policy: str, cfg: TrainConfig, dtype: str = "auto") -> Any:
