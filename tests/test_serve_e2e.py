@@ -101,9 +101,32 @@ def home(data_home) -> Path:
     return data_home
 
 
+def stops_at_newline(model: Path, dest: Path) -> Path:
+    """The same weights (linked), with a newline added to the end-of-text tokens of the generation defaults that
+    `transformers serve` starts from: a judgment ends after its first line (seconds on CPU) instead of running to the
+    judges' 2048-token cap, and it still has to carry the verdict there; the request itself is unchanged."""
+    import json
+
+    from tokenizers import Tokenizer
+
+    dest.mkdir()
+    for f in model.iterdir():
+        if f.name != "generation_config.json":
+            (dest / f.name).symlink_to(f)
+    config = json.loads((model / "generation_config.json").read_text())
+    tok = Tokenizer.from_file(str(model / "tokenizer.json"))
+    newlines = [ids[0] for ids in (tok.encode(t, add_special_tokens=False).ids for t in ("\n", "\n\n")) if len(ids) == 1]
+    eos = config.get("eos_token_id")
+    config["eos_token_id"] = [*(eos if isinstance(eos, list) else [eos]), *newlines]
+    (dest / "generation_config.json").write_text(json.dumps(config))
+    return dest
+
+
 @pytest.fixture(scope="module")
 def server(home, tmp_path_factory) -> Iterator[Server]:
-    with serve(str(default_model_dir(Settings(home=home, offline=True))), tmp_path_factory.mktemp("serve") / "log") as s:
+    where = tmp_path_factory.mktemp("serve")
+    model = stops_at_newline(default_model_dir(Settings(home=home, offline=True)), where / "SmolLM2-one-line")
+    with serve(str(model), where / "log") as s:
         yield s
 
 
