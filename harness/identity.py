@@ -5,8 +5,8 @@ The fingerprint is sha256 over every file that can change an output: the weights
 bytes), the model and generation configs, the tokenizer files, and the chat template actually used (an override
 given with --chat-template counts instead of the saved one). Two checkpoints differing anywhere in their weights get
 different fingerprints; the same bytes at another path get the same one. Hashing a multi-GB checkpoint takes a while,
-so each file's digest is remembered by (path, size, mtime, inode) in a small SQLite table under the cache home, and a
-rerun does not read the weights again.
+so each file's digest is remembered by (path, size, mtime, ctime, inode) in a small SQLite table under the cache home,
+and a rerun reads only a sampled 6 MiB of each file to check the memo (see `_FileHashes`).
 
 A hub id is identified by the files of its snapshot in the local Hugging Face cache when they are there; otherwise
 only by its id and revision (said in `Identity.kind`), which is weaker and recorded as such.
@@ -98,24 +98,34 @@ def _digest(payload: object) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode("utf-8")).hexdigest()
 
 
+CHUNK = 1 << 20
+SAMPLED_CHUNKS = 6
+"""Chunks re-read on every cache hit: the first, the last and 4 seeded-random 1 MiB chunks (6 MiB per file)."""
+
+
 class _FileHashes:
-    """sha256 of whole files, remembered by (path, size, mtime_ns, inode) in SQLite so a rerun does not rehash."""
+    """sha256 of whole files, remembered in SQLite so a rerun does not rehash a multi-GB checkpoint.
+
+    The memo is keyed by (path, size, mtime_ns, ctime_ns, inode), as git's index is: an edit that restores the mtime
+    with `os.utime` still moves the ctime, which only the kernel sets. On every hit a sampled set of 1 MiB chunks
+    (first, last, and seeded-random ones, their digests stored when the file was hashed) is re-read and compared;
+    a mismatch rehashes the whole file."""
 
     def __init__(self, db: Path | None) -> None:
         self.db = db
 
     def sha256(self, path: Path) -> str:
         st = path.stat()
-        key = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{st.st_ino}"
+        key = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{st.st_ctime_ns}|{st.st_ino}"
         known = self._get(key)
-        if known:
-            return known
-        h = hashlib.sha256()
-        with path.open("rb") as f:
-            for block in iter(lambda: f.read(1 << 22), b""):
-                h.update(block)
-        digest = h.hexdigest()
-        self._put(key, digest)
+        if known is not None:
+            digest, samples = known
+            offsets = [int(o) for o in samples]
+            if _chunk_digests(path, offsets) == samples:
+                return digest
+        digest = _whole_sha256(path)
+        offsets = sample_offsets(st.st_size, digest)
+        self._put(key, digest, _chunk_digests(path, offsets))
         return digest
 
     def _connect(self) -> sqlite3.Connection | None:
@@ -124,30 +134,71 @@ class _FileHashes:
         try:
             os.makedirs(self.db.parent, exist_ok=True)
             conn = sqlite3.connect(str(self.db), timeout=30, isolation_level=None)
-            conn.execute("CREATE TABLE IF NOT EXISTS file_sha256 (key TEXT PRIMARY KEY, sha256 TEXT NOT NULL)")
+            conn.execute("CREATE TABLE IF NOT EXISTS file_sha256_v2 (key TEXT PRIMARY KEY, sha256 TEXT NOT NULL, "
+                         "samples TEXT NOT NULL)")
             return conn
         except sqlite3.Error:
             return None  # an unusable memo only costs a rehash
 
-    def _get(self, key: str) -> str | None:
+    def _get(self, key: str) -> tuple[str, dict[str, str]] | None:
         conn = self._connect()
         if conn is None:
             return None
         try:
-            row = conn.execute("SELECT sha256 FROM file_sha256 WHERE key = ?", (key,)).fetchone()
+            row = conn.execute("SELECT sha256, samples FROM file_sha256_v2 WHERE key = ?", (key,)).fetchone()
         except sqlite3.Error:
             row = None
         finally:
             conn.close()
-        return str(row[0]) if row else None
+        if not row:
+            return None
+        try:
+            samples = json.loads(row[1])
+        except ValueError:
+            return None
+        return (str(row[0]), samples) if isinstance(samples, dict) and samples else None
 
-    def _put(self, key: str, digest: str) -> None:
+    def _put(self, key: str, digest: str, samples: dict[str, str]) -> None:
         conn = self._connect()
         if conn is None:
             return
         try:
-            conn.execute("INSERT OR REPLACE INTO file_sha256 (key, sha256) VALUES (?, ?)", (key, digest))
+            conn.execute("INSERT OR REPLACE INTO file_sha256_v2 (key, sha256, samples) VALUES (?, ?, ?)",
+                         (key, digest, json.dumps(samples)))
         except sqlite3.Error:
             pass
         finally:
             conn.close()
+
+
+def sample_offsets(size: int, seed: str) -> list[int]:
+    """Offsets of the chunks verified on a cache hit: first, last, and SAMPLED_CHUNKS - 2 drawn with a seed taken from
+    the file's own digest (they differ from file to file, and an edit cannot know them from the path alone)."""
+    import random
+
+    n_chunks = max(1, -(-size // CHUNK))
+    picked = {0, n_chunks - 1}
+    rng = random.Random(seed)
+    while len(picked) < min(SAMPLED_CHUNKS, n_chunks):
+        picked.add(rng.randrange(n_chunks))
+    return sorted(c * CHUNK for c in picked)
+
+
+def _chunk_digests(path: Path, offsets: list[int]) -> dict[str, str]:
+    out = {}
+    try:
+        with path.open("rb") as f:
+            for offset in offsets:
+                f.seek(offset)
+                out[str(offset)] = hashlib.sha256(f.read(CHUNK)).hexdigest()
+    except OSError:
+        return {}
+    return out
+
+
+def _whole_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            h.update(block)
+    return h.hexdigest()
