@@ -14,7 +14,7 @@ from harness import tables
 from harness.cardparse import parse_card
 from harness.cards import choose_subject, columns, render_card
 from harness.catalog import get_suite
-from harness.records import Metric, Provenance, ResultRecord
+from harness.records import Metric, Provenance, ResultRecord, metric_bounds
 from harness.specs import CARD_TABLES
 
 SUITES = sorted({c.suite for kind in CARD_TABLES for c in columns(kind)})
@@ -40,7 +40,8 @@ variants = st.none() | st.text(st.characters(categories=("L", "N"), include_char
 def metric_at_card_precision(draw, suite: str, key: str, with_ci: bool) -> Metric:
     spec = get_suite(suite).metric(key)
     scale = 10**spec.decimals
-    value = round(draw(st.integers(0, 100 * scale)) / scale, spec.decimals)
+    low, high = metric_bounds(suite, key)  # a value the records accept (MT-Bench 1..10)
+    value = round(draw(st.integers(int(low * scale), int(min(high, 100) * scale))) / scale, spec.decimals)
     if not with_ci:
         return Metric(value=value)
     low, high = (draw(st.integers(0, 5 * scale)) / scale for _ in range(2))
