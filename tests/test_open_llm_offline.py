@@ -317,3 +317,15 @@ def test_card_names_what_the_v2_average_lacks():
     assert "| Avg. | — |" in text.splitlines()
     assert ("Avg. (open_llm_v2) partial, not shown for m: lacks GPQA (0-shot), MuSR (0-shot), MMLU-PRO (5-shot) "
             "(the leaderboard's average needs all 6).") in text
+
+
+def test_main_job_names_a_missing_suite_and_the_command(tmp_path):
+    """train-and-eval skips a configured suite the data home lacks; the reason it prints and puts on the card names the
+    command that gets it (hub, or the pinned upstream files)."""
+    from harness.catalog import suites
+    from harness.commands.train import suite_unavailable
+
+    suites()
+    why = suite_unavailable("bbh", Settings(home=tmp_path / "home", offline=True))
+    assert why is not None and "\n" not in why
+    assert "`sppo-bench data pull --suites bbh --data-dir DIR`" in why and "../shared/data" in why
