@@ -54,12 +54,13 @@ def main(argv: list[str] | None = None) -> int:
     seconds = {}
     for i, backend in enumerate((a, b)):
         seconds[i] = evaluate(backend, args.out / f"{i}-{backend}", args)
-    report = {"backends": [a, b], "seconds": [round(seconds[0], 1), round(seconds[1], 1)], "suites": {}}
+    by_suite: dict[str, dict[str, int]] = {}
+    report = {"backends": [a, b], "seconds": [round(seconds[0], 1), round(seconds[1], 1)], "suites": by_suite}
     for suite in args.suites:
         left, right = answers(args.out / f"0-{a}", suite), answers(args.out / f"1-{b}", suite)
         keys = sorted(set(left) & set(right), key=str)
         same = sum(left[k] == right[k] for k in keys)
-        report["suites"][suite] = {"items": len(keys), "identical": same, "only_one_side": len(set(left) ^ set(right))}
+        by_suite[suite] = {"items": len(keys), "identical": same, "only_one_side": len(set(left) ^ set(right))}
         print(f"{suite:12s} {same}/{len(keys)} answers identical ({a} vs {b}); "
               f"{len(set(left) ^ set(right))} items on one side only")
     print(f"wall seconds (load + generate + judge): {a} {seconds[0]:.1f}, {b} {seconds[1]:.1f}")
