@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -55,6 +56,13 @@ def render(table: list[dict[str, Any]], fmt: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
 def escape_cell(text: str) -> str:
-    """Keep a markdown table intact whatever a model name holds."""
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\r\n", " ").replace("\n", " ").replace("\r", " ")
+    """Keep a markdown table intact, and free of markup, whatever a model name holds: `|` and backslashes escaped, line
+    breaks as spaces, `<`, `>` and `&` backslash-escaped (CommonMark then prints them, never raw HTML or an entity),
+    NUL and other control characters as U+FFFD (as CommonMark reads NUL). `cardparse.split_row` undoes the escapes."""
+    text = text.replace("\\", "\\\\").replace("|", "\\|").replace("\r\n", " ").replace("\n", " ").replace("\r", " ")
+    text = text.replace("<", "\\<").replace(">", "\\>").replace("&", "\\&")
+    return _CONTROL.sub("\ufffd", text)
