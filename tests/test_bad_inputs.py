@@ -92,6 +92,9 @@ def _hostile(ws: Path) -> None:
     (ws / "run_records_link").mkdir()
     os.symlink(ws / "elsewhere", ws / "run_records_link" / "records")
     os.mkfifo(ws / "fifo")
+    (ws / "run_logs_link").mkdir()
+    (ws / "their_logs").mkdir()
+    os.symlink(ws / "their_logs", ws / "run_logs_link" / "logs")
     # importer files with impossible numbers
     ann = {"instruction": "i", "output_1": "a", "generator_1": "gpt4_1106_preview", "output_2": "b", "generator_2": "m"}
     (ws / "ann_pref_inf.json").write_text("[" + json.dumps({**ann, "preference": 1.5})[:-1] + ', "x": 0}, '
@@ -140,7 +143,6 @@ CASES: list[tuple[str, list[str], str]] = [
     ("eval out is a file", ["eval", "x", "--backend", "fake", "--suites", "mt_bench", "--out", f"{W}/file.txt/run"], "is a file"),
     ("eval executor", ["eval", "x", "--executor", "kubernetes", "--out", f"{W}/o"], "invalid choice"),
     ("eval unknown flag", ["eval", "--frobnicate", "--out", f"{W}/o"], "unrecognized arguments"),
-    ("eval average as a suite", ["eval", "x", "--backend", "fake", "--suites", "open_llm_v2", "--out", f"{W}/o"], "is an average"),
     # generate
     ("generate temperature nan", ["generate", "--backend", "fake", "--model", "m", "--prompts", f"{W}/prompts.jsonl", "--out", f"{W}/g.jsonl", "--temperature", "nan"], "finite temperature"),
     ("generate top-p 0", ["generate", "--backend", "fake", "--model", "m", "--prompts", f"{W}/prompts.jsonl", "--out", f"{W}/g.jsonl", "--top-p", "0"], "0 < top-p <= 1"),
@@ -225,6 +227,8 @@ CASES: list[tuple[str, list[str], str]] = [
     # a run folder is not trusted as a path
     ("eval through a symlinked lock", ["eval", "x", "--backend", "fake", "--suites", "mt_bench", "--out", f"{W}/run_lock_link"], "is a symbolic link"),
     ("import into a symlinked records/", ["import", "mt-bench", f"{W}/mt_ok.jsonl", "--model", "m", "--out", f"{W}/run_records_link"], "is a symbolic link"),
+    ("eval into a symlinked records/", ["eval", "x", "--backend", "fake", "--suites", "mt_bench", "--out", f"{W}/run_records_link"], "is a symbolic link"),
+    ("eval into a symlinked logs/", ["eval", "x", "--backend", "fake", "--suites", "mt_bench", "--out", f"{W}/run_logs_link"], "is a symbolic link"),
     ("read a run whose records/ is a link", ["results", "table", f"{W}/run_records_link"], "is a symbolic link"),
     ("report over a record it reads", ["report", "--run", f"{W}/run", "--out", f"{W}/run/records/m/mt_bench.json"], "resolves inside the run folder"),
     ("check junit over a record it reads", ["check", "--reference", f"{W}/ref.json", "--results", f"{W}/run", "--junit", f"{W}/run/records/m/mt_bench.json"], "resolves inside the run folder"),

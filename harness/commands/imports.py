@@ -13,6 +13,7 @@ from harness.catalog import get_suite, suites
 from harness.commands.options import label_arg
 from harness.engines.judged import JUDGED_SUITES, ImportRequest
 from harness.errors import UserError
+from harness.io import refuse_links
 from harness.records import ItemRow, ResultRecord
 from harness.runlock import run_lock
 from harness.settings import Settings
@@ -56,6 +57,8 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
         if record.status == "failed":
             raise UserError(f"{args.path}: {record.error}; nothing imported (is this the file upstream wrote?)")
         checked_json(record, run.record_path(record.model, record.variant, record.suite))
+        refuse_links(run.root, run.record_path(record.model, record.variant, record.suite))
+        run.items_path(record.model, record.variant, record.suite)  # refuses a symbolic link on the way
     with run_lock(run.root, wait=args.wait):
         for record, items in imported:
             if items is not None:

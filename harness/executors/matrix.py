@@ -24,7 +24,7 @@ from harness.engines.context import RunContext, content_sha256
 from harness.errors import UserError
 from harness.executors.pools import Executor, WorkerError
 from harness.executors.units import Unit, unit_keys
-from harness.io import ensure_dir
+from harness.io import ensure_dir, refuse_links
 from harness.records import Provenance, ResultRecord, now
 
 UnitWork = Callable[[Unit, RunContext], ResultRecord]
@@ -132,11 +132,11 @@ def _one_line(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
 
 
-DETERMINISTIC_NAMES = frozenset({"TemplateError", "TemplateSyntaxError", "UndefinedError", "ValidationError",
+DETERMINISTIC_NAMES = frozenset({"MissingData", "TemplateError", "TemplateSyntaxError", "UndefinedError", "ValidationError",
                                  "RepositoryNotFoundError", "GatedRepoError", "RevisionNotFoundError",
                                  "EntryNotFoundError", "LocalEntryNotFoundError", "HFValidationError"})
-"""Errors that retrying cannot fix: a chat template that raises (jinja2), a record that does not validate, a hub id or
-revision that does not exist or is not cached offline."""
+"""Errors that retrying cannot fix: suite data not pulled, a chat template that raises (jinja2), a record that does not
+validate, a hub id or revision that does not exist or is not cached offline."""
 
 
 def deterministic(exc: BaseException) -> bool:
@@ -183,9 +183,10 @@ def _failure_record(unit: Unit, ctx: RunContext, key: str, message: str) -> Resu
 def _log(ctx: RunContext, key: str, unit: Unit, event: str, **fields: Any) -> None:
     """Structured JSON log, one file per unit, appended line by line (O_APPEND lines are atomic on POSIX)."""
     path = ctx.run.root / "logs" / f"{key}.jsonl"
+    refuse_links(ctx.run.root, path)  # a run folder from someone else must not send our lines elsewhere
     ensure_dir(path.parent)
     line = json.dumps({"time": now().isoformat(), "unit": unit.name, "event": event, **fields}) + "\n"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o644)
     try:
         os.write(fd, line.encode())
     finally:
