@@ -2,7 +2,8 @@
 
 Each judged suite (benchmarks/<suite>) declares an official judge (over the `openai` backend, the upstream
 configuration) and a local judge (on a ChoiceScorer backend, e.g. `hf`, reading the verdict from next-token
-probabilities, so it never fails to parse) and registers them here.
+probabilities, so it never fails to parse; a pairwise local judge asks both orders and combines them by the mean of
+their log-odds, harness.judges.pairwise.COMBINATION) and registers them here.
 The judge id and the hash of the prompt it used go into every record's `JudgeInfo`; local-judge numbers are marked
 `official=False` and are not comparable with the official judge's.
 
