@@ -92,6 +92,11 @@ def _hostile(ws: Path) -> None:
     (ws / "run_records_link").mkdir()
     os.symlink(ws / "elsewhere", ws / "run_records_link" / "records")
     os.mkfifo(ws / "fifo")
+    items = ws / "run_items_nan" / "samples" / "m" / "mt_bench" / "items.jsonl"
+    items.parent.mkdir(parents=True)
+    items.write_text('{"item": "81", "turn": 1, "scores": {"rating": 7.0}}\n{"item": "82", "turn": 1, "scores": '
+                     '{"rating": NaN}}\n')
+    shutil.copytree(ws / "run" / "records", ws / "run_items_nan" / "records")
     (ws / "run_logs_link").mkdir()
     (ws / "their_logs").mkdir()
     os.symlink(ws / "their_logs", ws / "run_logs_link" / "logs")
@@ -201,6 +206,7 @@ CASES: list[tuple[str, list[str], str]] = [
     ("run with a NaN record: report", ["report", "--run", f"{W}/run_nan", "--out", f"{W}/c.md"], "finite number"),
     ("reference NaN: check", ["check", "--reference", f"{W}/ref_nan.json", "--results", f"{W}/ref.json"], "finite number"),
     ("reference NaN as results", ["check", "--reference", f"{W}/ref.json", "--results", f"{W}/ref_nan.json"], "finite number"),
+    ("items with a NaN score: compare", ["compare", f"{W}/run_items_nan", f"{W}/run_items_nan"], "items.jsonl:2:scores.rating: Input should be a finite number"),
     ("reference duplicated row", ["check", "--reference", f"{W}/ref_dup.json", "--results", f"{W}/ref.json"], "keep one record per model and suite"),
     ("reference import card with .nan", ["reference", "import", f"{W}/card_nan.md", "--out", f"{W}/r.json"], "not a finite number"),
     # option values
@@ -237,6 +243,7 @@ CASES: list[tuple[str, list[str], str]] = [
     # no hangs: what is not a regular file is refused, what is too big is not read
     ("results table FIFO", ["results", "table", f"{W}/fifo"], "not a regular file"),
     ("import FIFO", ["import", "alpaca-eval", f"{W}/fifo", "--model", "m", "--out", f"{W}/i"], "not a regular file"),
+    ("judge calibrate FIFO", ["judge", "calibrate", "--reference-judgments", f"{W}/fifo", "--judge-backend", "fake"], "not a regular file"),
     ("report reference FIFO", ["report", "--reference", f"{W}/fifo", "--out", f"{W}/c.md"], "not a regular file"),
 ]
 
