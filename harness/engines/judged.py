@@ -190,7 +190,7 @@ def _one_pass(suite: JudgedSuite, spec: SuiteSpec, model: ModelRef, ctx: RunCont
                     checkpoint=model.checkpoint, limit=ctx.options.limit_for(spec.name),
                     provenance=_provenance(spec, model, ctx, data.folder, cap, n, started,
                                            sorted({q.temperature for q in questions})),
-                    notes=_generation_notes(failed))
+                    notes=_generation_notes(failed, answers))
     record = suite.score(header, data, judgments, questions, answers, seed)
     write_items(out / ITEMS_FILE, suite.items(judgments, questions, answers))
     return record
@@ -303,9 +303,11 @@ def _dtype(model: ModelRef, ctx: RunContext) -> str:
     return options_dtype(opts.backend, opts.dtype, opts.device, resolve_checkpoint(ctx.settings, model.checkpoint))
 
 
-def _generation_notes(failed: Sequence[int]) -> tuple[str, ...]:
+def _generation_notes(failed: Sequence[int], answers: Sequence[Sequence[Completion]]) -> tuple[str, ...]:
     if not failed:
         return ()
-    return (f"{len(failed)} generations failed (items {list(failed)[:10]}); not judged, counted in coverage",)
+    first = next((c.error for c in answers[failed[0]] if c.error), None)  # why, in the backend's words (key redacted)
+    return (f"{len(failed)} generations failed (items {list(failed)[:10]}; first: {first}); not judged, counted in "
+            "coverage",)
 
 
