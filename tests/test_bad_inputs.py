@@ -153,6 +153,8 @@ CASES: list[tuple[str, list[str], str]] = [
     ("generate top-p 0", ["generate", "--backend", "fake", "--model", "m", "--prompts", f"{W}/prompts.jsonl", "--out", f"{W}/g.jsonl", "--top-p", "0"], "0 < top-p <= 1"),
     ("generate prompts missing", ["generate", "--backend", "fake", "--model", "m", "--prompts", f"{W}/nope.jsonl", "--out", f"{W}/g.jsonl"], "no such prompts file"),
     ("generate prompts not json", ["generate", "--backend", "fake", "--model", "m", "--prompts", f"{W}/prompts.jsonl", "--out", f"{W}/g.jsonl"], "prompts.jsonl:2: not JSON"),
+    ("generate out over its prompts", ["generate", "--backend", "fake", "--model", "m", "--prompts", f"{W}/prompts.jsonl", "--out", f"{W}/prompts.jsonl"], "a file this command reads"),
+    ("generate model empty", ["generate", "--backend", "fake", "--model", "", "--prompts", f"{W}/prompts.jsonl", "--out", f"{W}/g.jsonl"], "--model '': empty"),
     ("generate max-new-tokens 0", ["generate", "--backend", "fake", "--model", "m", "--prompts", f"{W}/prompts.jsonl", "--out", f"{W}/g.jsonl", "--max-new-tokens", "0"], "must be at least 1"),
     # report / reference / check / compare / results / view
     ("report run missing", ["report", "--run", f"{W}/nope", "--out", f"{W}/c.md"], "no such"),

@@ -18,9 +18,10 @@ from typing import Any
 
 from harness.backends import load_backend
 from harness.backends.base import ChatRequest, Message, SamplingParams
-from harness.commands.options import add_backend_options, backend_options
+from harness.commands.options import add_backend_options, backend_options, label_arg
 from harness.errors import UserError
 from harness.io import atomic_write_text, iter_jsonl
+from harness.reporting import refuse_inside_sources
 from harness.settings import Settings
 
 ROLES = ("system", "user", "assistant")
@@ -48,6 +49,9 @@ def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
         raise UserError(f"--temperature {args.temperature} / --top-p {args.top_p}: need a finite temperature >= 0 and "
                         "0 < top-p <= 1")
     path = Path(args.prompts)
+    if args.model is not None:
+        label_arg(args.model, "--model")
+    refuse_inside_sources([Path(args.out)], [path])  # --out over --prompts would replace the prompts
     rows = read_prompts(path)
     if not rows:
         raise UserError(f'{path}: no prompts in it; write one {{"prompt": ...}} or {{"messages": [...]}} per line')
