@@ -31,7 +31,12 @@ def ensure_dir(path: Path) -> Path:
     for parent in [path, *path.parents]:
         if parent.exists() and not parent.is_dir():
             raise UserError(f"{path}: {parent} is a file, not a folder; choose an output path outside it")
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise UserError(f"{path} exists and is not a folder; choose an output path outside it") from None
+    except OSError as exc:
+        raise _write_error(path, exc) from None
     return path
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from harness import cards
 from harness.errors import UserError
-from harness.io import atomic_write_bytes, atomic_write_text
+from harness.io import NAME_MAX, atomic_write_bytes, atomic_write_text
 from harness.records import ResultRecord
 from harness.settings import Settings
 from harness.store import RunDir
@@ -41,7 +41,7 @@ def write_report(records: Sequence[ResultRecord], out: Path, *, source: str, sub
 
     records = with_stored_calibrations(list(records), settings) if settings else list(records)
     chosen = cards.choose_subject(records, subject)
-    plot_dir = out.parent / f"{out.stem}-plots"
+    plot_dir = plots_dir(out)
     pngs: dict[str, bytes] = {}
     if plots:
         from harness.plots import headline_plots
@@ -56,6 +56,21 @@ def write_report(records: Sequence[ResultRecord], out: Path, *, source: str, sub
     hub = [atomic_write_text(out.parent / evalresults.FOLDER / name, text) for name, text in hub_files.items()]
     return Report(card=atomic_write_text(out, text), plots=written, records=len(records), eval_results=hub,
                   hub_model=hub_model if hub else None)
+
+
+def plots_dir(out: Path) -> Path:
+    """`<card stem>-plots/` beside the card; a stem too long for that folder name (a legal 253-byte card name) is cut
+    and made distinct by a short hash."""
+    import hashlib
+
+    name = f"{out.stem}-plots"
+    if len(os.fsencode(name)) > NAME_MAX:
+        digest = hashlib.sha256(os.fsencode(out.stem)).hexdigest()[:8]
+        stem = out.stem
+        while len(os.fsencode(f"{stem}-{digest}-plots")) > NAME_MAX:
+            stem = stem[:-1]
+        name = f"{stem}-{digest}-plots"
+    return out.parent / name
 
 
 def with_preface(card: str, lines: Sequence[str]) -> str:

@@ -14,7 +14,7 @@ from harness.commands.options import finite, label_arg
 from harness.errors import UserError
 from harness.io import atomic_write_text, read_text, slug
 from harness.records import ReferenceSet
-from harness.reporting import check_output, refuse_inside_sources, write_report
+from harness.reporting import check_output, plots_dir, refuse_inside_sources, write_report
 from harness.results import load_records, run_dir
 from harness.settings import Settings
 from harness.store import load_reference, write_reference
@@ -70,7 +70,7 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     if args.model is not None:
         label_arg(args.model, "--model")
     source_path = args.run if args.run is not None else args.reference
-    refuse_inside_sources([args.out, args.out.parent / f"{args.out.stem}-plots", args.out.parent / evalresults.FOLDER],
+    refuse_inside_sources([args.out, plots_dir(args.out), args.out.parent / evalresults.FOLDER],
                           [source_path])
     run = None
     if args.run is not None:
