@@ -329,3 +329,31 @@ def test_main_job_names_a_missing_suite_and_the_command(tmp_path):
     why = suite_unavailable("bbh", Settings(home=tmp_path / "home", offline=True))
     assert why is not None and "\n" not in why
     assert "`sppo-bench data pull --suites bbh --data-dir DIR`" in why and "../shared/data" in why
+
+
+@pytest.mark.parametrize("suite,prefix", [("bbh", "leaderboard_bbh_"), ("math_lvl5", "leaderboard_math_"),
+                                          ("gpqa", "leaderboard_gpqa_")])
+def test_prompts_hash_as_lm_eval_logged_them(home, tmp_path, suite, prefix):
+    """The published Mistral runs used no chat template: the plain few-shot prompt lm-eval builds from our documents
+    (its shipped few-shot examples included) hashes as its logged prompt_hash, with each file's own shot count (one
+    file ran causal_judgement 0-shot)."""
+    from lm_eval.utils import hash_string
+
+    tasks = _tasks(home, suite, tmp_path)
+    checked = 0
+    files = require_shared("data/published/lm_eval_samples/mattdepaolis-llm-evaluation/results").glob("*.json")
+    for path in sorted(files):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        for name, rows in data["samples"].items():
+            if not name.startswith(prefix):
+                continue
+            task, shots = tasks[name], int(data["n-shot"][name])
+            task.set_fewshot_seed(seed=1234)
+            docs = list(task.eval_docs)
+            for sample in rows:
+                doc = dict(docs[sample["doc_id"]])
+                if suite == "gpqa":  # the shuffled options as lm-eval drew them (see above)
+                    doc.update({k: sample["doc"][k] for k in GPQA_SHUFFLED})
+                assert hash_string(task.fewshot_context(doc, num_fewshot=shots)) == sample["prompt_hash"], name
+                checked += 1
+    assert checked >= {"bbh": 107, "math_lvl5": 28, "gpqa": 23}[suite]
