@@ -93,3 +93,25 @@ def test_finished_run_is_not_done_already_after_the_file_changes(home, tmp_path,
     code, out, err = cli(*args)
     assert code == 2 and "done already" not in out
     assert err.count("\n") == 1 and str(path) in err and expected in err and actual in err
+
+
+def test_eval_data_dir_with_upstream_files_converts_once_and_resumes(tmp_path, cli, monkeypatch):
+    """`eval --data-dir ../shared/data` on a data home without the suite: converted once (the manifest names the
+    pinned source), the record's data identity is the pulled content, and the rerun is "done already"."""
+    from harness.models import tiny_model
+
+    shared = require_shared("data")
+    home = tmp_path / "home"
+    monkeypatch.setenv("SPPO_BENCH_HOME", str(home))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    model = tiny_model(tmp_path / "tiny")
+    args = ("eval", model, "--suites", "truthfulqa_mc2", "--limit", "2", "--out", tmp_path / "run", "--dtype", "float32",
+            "--data-dir", shared)
+    code, out, err = cli(*args)
+    assert code == 0, err
+    manifest = json.loads((home / "data" / "truthfulqa_mc2" / "manifest.json").read_text())
+    assert manifest["parts"][0]["source"]["revision"] == "sylinrl/TruthfulQA@013686a06be7"
+    record = next((tmp_path / "run" / "records").rglob("truthfulqa_mc2.json"))
+    assert json.loads(record.read_text())["provenance"]["dataset"]["source"] == str(home / "data" / "truthfulqa_mc2")
+    code, out, err = cli(*args)
+    assert code == 0 and "done already" in out, err

@@ -80,7 +80,16 @@ def _lm_eval_data(suite: str, ctx: RunContext) -> str | None:
     if ctx.options.data_dir and (Path(ctx.options.data_dir) / suite).is_dir():
         return _data_identity(Path(ctx.options.data_dir) / suite, ctx)
     folder = ctx.settings.data_dir / suite
-    if folder.is_dir():  # pulled (also what `--data-dir` with upstream files converts into the data home)
+    if ctx.options.data_dir and not folder.is_dir():
+        # `--data-dir` with upstream files (../shared/data): converted into the data home now, as the run would, so
+        # the key names the content the run reads (a hub-only suite the mirror lacks: an unresolved key)
+        from harness.data import MissingData, from_mirror
+
+        try:
+            from_mirror(ctx.settings, suite, Path(ctx.options.data_dir))
+        except MissingData as exc:
+            raise UserError(str(exc)) from None
+    if folder.is_dir():  # pulled (also what `--data-dir` with upstream files converted into the data home)
         return _data_identity(folder, ctx)
     if ctx.options.data_dir:
         return None
