@@ -224,7 +224,7 @@ def test_int8_quantization_is_an_opt_in_that_changes_the_fingerprint(tiny, backe
     assert not any(type(m) is torch.nn.Linear for m in q.model.modules())  # every Linear was replaced
     with pytest.raises(UserError, match="quantize=int4: the hf backend supports quantize=int8"):
         HFBackend.load(BackendOptions(model=str(tiny), device="cpu", extra={"quantize": "int4"}))
-    with pytest.raises(UserError, match="--backend-opt quantise: the hf backend knows quantize=int8 and threads=N"):
+    with pytest.raises(UserError, match="--backend-opt quantise: the hf backend knows quantize=int8, threads=N and prefix"):
         HFBackend.load(BackendOptions(model=str(tiny), device="cpu", extra={"quantise": "int8"}))
     with pytest.raises(UserError, match="quantizes a float32 model; drop --dtype"):
         HFBackend.load(BackendOptions(model=str(tiny), device="cpu", dtype="bfloat16", extra={"quantize": "int8"}))
