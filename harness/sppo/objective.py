@@ -12,7 +12,8 @@ answers get exactly 1/2 without a call (the two orders are the same request, so 
 
 Per iteration, a `ResultRecord` (suite `sppo_objective`) with
 - `win_rate_vs_base`: 100 x the mean of P over prompts (AlpacaEval's soft win rate), n, and a 95% percentile
-  bootstrap interval over prompts (P is already the paired, per-prompt comparison);
+  bootstrap interval over prompts (`stats.mean_interval`, the project's one-sample resampler; P is already the
+  paired, per-prompt comparison);
 - `differing_answers`: % of prompts whose greedy answers differ (exact text);
 - `empty_answers` / `repeated_token_answers` and the base's `base_empty_answers` / `base_repeated_token_answers`:
   counts of degenerate answers (see `is_repeated_token`), n = prompts;
@@ -30,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from harness import stats
 from harness.backends.base import BackendOptions, ChatBackend, ChatRequest, Completion, SamplingParams
 from harness.errors import UserError
 from harness.identity import fingerprint
@@ -153,7 +155,8 @@ def summarize(cfg: SPPOConfig, iteration: int, checkpoint: str, prompts: Sequenc
     if not rows:
         raise UserError("objective: no held-out prompt got two answers to compare; check the policy backends")
     prefs = np.array([r.scores["preference"] - 1.0 for r in rows])
-    low, high = bootstrap_mean_ci(prefs, cfg.objective.bootstrap, cfg.objective.seed)
+    interval = stats.mean_interval(prefs, cfg.objective.bootstrap, cfg.objective.seed)
+    low, high = interval.ci_low, interval.ci_high
     n = len(rows)
     ok = [(a, b) for a, b, j in zip(answers, base_answers, judged, strict=True) if j is not None]
     metrics = {
@@ -190,15 +193,6 @@ def is_repeated_token(text: str) -> bool:
             if all(words[start + k * size : start + (k + 1) * size] == block for k in range(1, reps_needed)):
                 return True
     return False
-
-
-def bootstrap_mean_ci(values: np.ndarray, resamples: int, seed: int, level: float = 0.95) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean of per-prompt values (prompts resampled with replacement)."""
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(values), size=(resamples, len(values)))
-    means = values[idx].mean(axis=1)
-    tail = (1 - level) / 2
-    return float(np.quantile(means, tail)), float(np.quantile(means, 1 - tail))
 
 
 def judge_info(ranker: rank.PreferenceModel, base: str, cfg: SPPOConfig) -> JudgeInfo:
