@@ -151,6 +151,13 @@ def test_missing_baseline_and_data(data_home, tmp_path):
              .splitlines()[:2]]
     base.write_text("".join(x for x in base.read_text().splitlines(keepends=True)
                             if json.loads(x)["question_id"] not in first))  # the first two questions lose theirs
+    import hashlib  # a pulled file edited behind the manifest is refused (issue 21): record the edit as pulled
+
+    manifest_path = home / "data/arena_hard/manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    entry = manifest["parts"][0]["files"]["v0.1/model_answer/gpt-4-0314.jsonl"]
+    entry.update(sha256=hashlib.sha256(base.read_bytes()).hexdigest(), bytes=base.stat().st_size, rows=498)
+    manifest_path.write_text(json.dumps(manifest))
     ctx = _ctx(home, tmp_path / "run", generator=RecordingGenerator(), judge_instance=CountingScorer())
     with pytest.raises(UserError, match="no baseline answer for 2 questions"):
         run_suite(get_suite("arena_hard"), ModelRef("c", "m1"), ctx)
