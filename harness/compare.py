@@ -206,6 +206,8 @@ def _paired_row(suite: str, metric: str, ma: Metric, mb: Metric, result: Paired,
     if not (_close(result.a, ma.value) and _close(result.b, mb.value)):
         note = (f"the {result.n} items both sides scored give A {result.a:.4g}, B {result.b:.4g} (records: "
                 f"{ma.value:.4g}, {mb.value:.4g}); CI and p are about those items")
+    if not result.stratified:
+        note = "; ".join(filter(None, [note, "bootstrap over the items as one pool: a stratum has < 2 paired items"]))
     return Row(suite, metric, ma.value, mb.value, mb.value - ma.value, result.ci_low, result.ci_high, result.p_value,
                None, result.n, method, note)
 
@@ -235,6 +237,7 @@ def _how(e: Estimate) -> str:
     if e.se is not None and not math.isfinite(e.se):
         return f"{e.method} SE is {e.se} (not finite)"
     return {"recorded": "record CI width / 3.92", "bootstrap": f"bootstrap over its {e.n} units",
+            "bootstrap_pooled": f"bootstrap over its {e.n} units as one pool (a stratum has < 2 units)",
             "stderr": "record stderr", "binomial": f"binomial (n={e.n})", "members": "its member suites' SEs",
             None: "no stderr, CI, items or n recorded"}[e.method]
 

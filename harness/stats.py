@@ -9,12 +9,15 @@ subtask, MT-Bench turn) and per column the count-weighted sum, plus each stratum
 (IFEval instruction level, Arena-Hard), per-subtask normalized means (leaderboard BBH/MuSR) and per-turn means are all
 functions of these sums, so one matrix product per batch of resamples serves every metric of a suite.
 
-Resampling is stratified: each stratum resamples its own items with replacement, its size fixed, so no subtask
-vanishes from a resample; each stratum draws from its own child generator (`Generator.spawn`; a table with one stratum
-draws from the seed's generator itself), so the draws do not depend on the batch size. Within a stratum whose rows take few distinct values (0/1 accuracies of A and B: at most four
-distinct rows) the counts of the distinct rows are drawn as one multinomial, which is exactly the distribution the
-counts of iid index draws have, at a fraction of the cost; otherwise indices are drawn (`integers(0, n, n)` per
-resample, the textbook loop's draws).
+Resampling is stratified: each stratum resamples its own items with replacement, its size fixed, so no subtask vanishes
+from a resample; each stratum draws from its own child generator (`Generator.spawn`; a table with one stratum draws from
+the seed's generator itself), so the draws do not depend on the batch size. Within a stratum whose rows take few
+distinct values (0/1 accuracies of A and B: at most four distinct rows) the counts of the distinct rows are drawn as one
+multinomial, which is exactly the distribution the counts of iid index draws have, at a fraction of the cost; otherwise
+indices are drawn (`integers(0, n, n)` per resample, the textbook loop's draws). A stratum of one item never varies (BBH
+at 1 document per subtask: a zero-wide interval), so when any stratum has fewer than 2 items all items are drawn as one
+pool from the seed's generator (the textbook loop's draws); the sums stay per stratum (over a varying number of its
+items), `Sums.stratified` and the result's `stratified` are False.
 """
 
 from __future__ import annotations
@@ -60,13 +63,18 @@ class ItemTable:
     def n(self) -> int:
         return int(self.values.shape[0])
 
+    @property
+    def stratifiable(self) -> bool:
+        """Whether a stratified resample is defined: one stratum, or at least 2 items in every stratum."""
+        return len(self.stratum_names) <= 1 or int(np.bincount(self.strata).min()) >= 2
+
 
 class Sums:
     """Column sums of a batch of resamples: `sums[r, j, c]` over the resampled items of stratum j; `sizes[j]` items."""
 
     def __init__(self, sums: np.ndarray, sizes: np.ndarray, columns: Sequence[str],
-                 stratum_names: Sequence[str | None]) -> None:
-        self.sums, self.sizes = sums, sizes
+                 stratum_names: Sequence[str | None], stratified: bool = True) -> None:
+        self.sums, self.sizes, self.stratified = sums, sizes, stratified  # False: one pool (module docstring)
         self.columns, self.stratum_names = tuple(columns), tuple(stratum_names)
 
     def column(self, name: str) -> np.ndarray:
@@ -105,6 +113,7 @@ class Interval:
     """Standard deviation of the bootstrap distribution."""
     n: int
     resamples: int
+    stratified: bool = True  # False: a stratum had < 2 items, so items were resampled as one pool (module docstring)
 
 
 @dataclass(frozen=True)
@@ -121,6 +130,7 @@ class Paired:
     resamples: int
     draws: np.ndarray = field(repr=False, compare=False)
     """The bootstrap differences B* - A* (kept so independent suites can be combined, e.g. into an average)."""
+    stratified: bool = True  # as `Interval.stratified`
 
 
 def point(table: ItemTable, statistic: Statistic) -> float:
@@ -132,10 +142,11 @@ def bootstrap_ci(table: ItemTable, statistic: Statistic, resamples: int = DEFAUL
                  level: float = LEVEL) -> Interval:
     """Percentile interval of the statistic over item resamples of one run."""
     draws = np.empty(resamples)
-    for start, sums in resampled_sums(table.values, table.strata, len(table.stratum_names), resamples, seed):
-        draws[start:start + len(sums)] = statistic(_sums(table, sums))
+    stratified, n_strata = table.stratifiable, len(table.stratum_names)
+    for start, sums in resampled_sums(table.values, table.strata, n_strata, resamples, seed, stratified):
+        draws[start:start + len(sums)] = statistic(_sums(table, sums, stratified))
     low, high = percentile_ci(draws, level)
-    return Interval(point(table, statistic), low, high, _sd(draws), table.n, resamples)
+    return Interval(point(table, statistic), low, high, _sd(draws), table.n, resamples, stratified)
 
 
 def mean_interval(values: Sequence[float] | np.ndarray, resamples: int = DEFAULT_RESAMPLES, seed: Seed = 0,
@@ -157,8 +168,9 @@ def paired_bootstrap(a: ItemTable, b: ItemTable, statistics: Mapping[str, Statis
     joint = np.hstack([a.values, b.values])
     width = a.values.shape[1]
     draws = {name: (np.empty(resamples), np.empty(resamples)) for name in statistics}
-    for start, sums in resampled_sums(joint, a.strata, len(a.stratum_names), resamples, seed):
-        side_a, side_b = _sums(a, sums[:, :, :width]), _sums(b, sums[:, :, width:])
+    stratified = a.stratifiable
+    for start, sums in resampled_sums(joint, a.strata, len(a.stratum_names), resamples, seed, stratified):
+        side_a, side_b = _sums(a, sums[:, :, :width], stratified), _sums(b, sums[:, :, width:], stratified)
         for name, statistic in statistics.items():
             draws[name][0][start:start + len(sums)] = statistic(side_a)
             draws[name][1][start:start + len(sums)] = statistic(side_b)
@@ -168,7 +180,7 @@ def paired_bootstrap(a: ItemTable, b: ItemTable, statistics: Mapping[str, Statis
         delta = draws[name][1] - draws[name][0]
         low, high = percentile_ci(delta, level)
         out[name] = Paired(value_a, value_b, value_b - value_a, low, high, bootstrap_p_value(delta), _sd(delta), a.n,
-                           resamples, delta)
+                           resamples, delta, stratified)
     return out
 
 
@@ -188,20 +200,23 @@ def bootstrap_p_value(deltas: np.ndarray) -> float:
     return min(1.0, 2.0 * (min(below, above) + 1) / (finite.size + 1))
 
 
-def resampled_sums(values: np.ndarray, strata: np.ndarray, n_strata: int, resamples: int,
-                   seed: Seed) -> Iterator[tuple[int, np.ndarray]]:
-    """Batches (start, sums[r, j, c]) of `resamples` stratified resamples. One stratum draws from
-    `np.random.default_rng(seed)` itself; several draw from its children `default_rng(seed).spawn(n_strata)`."""
-    groups = [_Stratum(values[strata == j]) for j in range(n_strata)]
+def resampled_sums(values: np.ndarray, strata: np.ndarray, n_strata: int, resamples: int, seed: Seed,
+                   stratified: bool = True) -> Iterator[tuple[int, np.ndarray]]:
+    """Batches (start, sums[r, j, c]) of `resamples` stratified resamples (not `stratified`: one pool, a row's values in
+    its stratum's block). One stratum or a pool draws from `np.random.default_rng(seed)`; several from its `.spawn(n)`."""
+    width = values.shape[1]
+    if not stratified:
+        values = np.einsum("ij,ik->ijk", np.eye(n_strata)[strata], values).reshape(len(values), n_strata * width)
+    groups = [_Stratum(values[strata == j]) for j in range(n_strata)] if stratified else [_Stratum(values)]
     root = np.random.default_rng(seed)
-    streams = [root] if n_strata == 1 else root.spawn(n_strata)
+    streams = [root] if len(groups) == 1 else root.spawn(len(groups))
     batch = max(1, min(resamples, BATCH_CELLS // max([g.cells for g in groups] + [1])))
     for start in range(0, resamples, batch):
         size = min(batch, resamples - start)
-        sums = np.empty((size, n_strata, values.shape[1]))
+        sums = np.empty((size, len(groups), values.shape[1]))
         for j, (group, rng) in enumerate(zip(groups, streams, strict=True)):
             sums[:, j, :] = group.draw(rng, size)
-        yield start, sums
+        yield start, sums.reshape(size, n_strata, width)
 
 
 class _Stratum:
@@ -232,9 +247,9 @@ def _full_sums(values: np.ndarray, strata: np.ndarray, n_strata: int) -> np.ndar
     return sums
 
 
-def _sums(table: ItemTable, sums: np.ndarray) -> Sums:
+def _sums(table: ItemTable, sums: np.ndarray, stratified: bool = True) -> Sums:
     sizes = np.bincount(table.strata, minlength=len(table.stratum_names)).astype(float)
-    return Sums(sums, sizes, table.columns, table.stratum_names)
+    return Sums(sums, sizes, table.columns, table.stratum_names, stratified)
 
 
 def _sd(draws: np.ndarray) -> float:

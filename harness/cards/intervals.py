@@ -22,6 +22,9 @@ def describe(method: Method | None, resamples: int) -> str:
     return {
         "recorded": "as recorded by the suite's scorer",
         "bootstrap": f"percentile bootstrap over the record's items ({resamples:,} resamples, seeded)",
+        "bootstrap_pooled": f"percentile bootstrap over the record's items as one pool, not within each subtask (a "
+                            f"subtask has fewer than 2 items, which a stratified resample would hold fixed; a 1-item "
+                            f"subtask counts its item's own normalized score) ({resamples:,} resamples, seeded)",
         "stderr": "value ± 1.96 × the recorded standard error",
         "binomial": "binomial, value ± 1.96 × √(p(1−p)/n)",
         "members": "from the member suites' standard errors, ± 1.96 × √(Σ SE²)/k (independent item sets)",

@@ -18,6 +18,7 @@ import numpy as np
 
 from harness.errors import UserError
 from harness.records import ItemRow
+from harness.scoring.leaderboard import norm
 from harness.specs import SUITES, LeaderboardRule
 from harness.stats import (
     DEFAULT_RESAMPLES,
@@ -174,11 +175,30 @@ def _mean(column: str, lower_bound: float = 0.0) -> Statistic:
 
 
 def _subtask_mean(column: str, choices: Mapping[str, int]) -> Statistic:
-    """Leaderboard BBH / MuSR: each subtask normalized with lo = 1/choices, then the plain mean of the subtasks."""
+    """Leaderboard BBH / MuSR: each subtask normalized with lo = 1/choices, then the plain mean of the subtasks.
+
+    When a subtask has fewer than 2 items the items are resampled as one pool (harness.stats: a stratum of one item
+    would never vary). A 1-item subtask then counts its item's own normalized value (`_normalized`, the clip included:
+    on all items exactly its subtask's score) times the times it was drawn; a subtask of several items keeps the
+    normalized mean of its drawn items over its size. So the value on all items is the leaderboard's whatever the
+    sizes; with one item per subtask each draw is the plain mean of the drawn items' normalized values (the textbook
+    unstratified bootstrap), and with mixed sizes the two kinds of subtask mix in the one mean."""
     def statistic(s: Sums) -> np.ndarray:
         lows = np.array([1.0 / choices[str(name)] for name in s.stratum_names])
-        return _norm(s.stratum_means(column), lows).mean(axis=1)
+        subtasks = _norm(s.stratum_means(column), lows)
+        if not s.stratified:
+            subtasks = np.where(s.sizes == 1, s.column(_normalized(column)), subtasks)
+        return subtasks.mean(axis=1)
     return statistic
+
+
+def _normalized(column: str) -> str:
+    return f"{column}:normalized"
+
+
+def normalized_column(column: str, choices: Mapping[str, int]) -> Column:
+    """The item's own leaderboard-normalized score, lo = 1/choices of its subtask (0 below chance, else 0..100)."""
+    return Column(_normalized(column), lambda row: norm(row.scores[column], 1.0 / choices[str(row.subtask)]))
 
 
 def _norm(value: np.ndarray, lower_bound: float | np.ndarray) -> np.ndarray:
@@ -202,8 +222,9 @@ def _lm_eval(suite: str, headline: str, rule: LeaderboardRule) -> dict[str, Item
             if rule.lower_bound:
                 out[f"{m}_raw"] = stat(f"{m}_raw", [score_column(m)], _mean(m), mcnemar=m, proportion=True)
         case "subtasks":
-            out = {headline: stat(headline, [score_column(m)], _subtask_mean(m, rule.subtask_choices)),  # not monotone in
-                   # the pooled accuracy (subtasks weigh differently): the bootstrap gives its p
+            out = {headline: stat(headline, [score_column(m), normalized_column(m, rule.subtask_choices)],
+                                  _subtask_mean(m, rule.subtask_choices)),  # not monotone in the pooled accuracy
+                   # (subtasks weigh differently): the bootstrap gives its p
                    f"{m}_raw": stat(f"{m}_raw", [score_column(m)], _mean(m), mcnemar=m, proportion=True)}
         case "ifeval":
             out = _ifeval(stat, headline)

@@ -6,7 +6,8 @@ Resolved per (record, metric), first that applies:
 2. `members`: an Open LLM Leaderboard average, from its members' estimates (independent item sets): ± z·√(Σ SE²)/k;
 3. `bootstrap`: a percentile bootstrap over the record's items, recomputing the metric through the suite's own
    aggregation (harness.scoring.items) and resampling its units (items, or MT-Bench questions); used only when the
-   items give the record's value; seeded per suite;
+   items give the record's value; seeded per suite. Stratified by subtask / turn; `bootstrap_pooled` when a stratum
+   has fewer than 2 units (e.g. 1 document per BBH subtask), where the units are resampled as one pool (harness.stats);
 4. `stderr`: value ± z·stderr from the record's standard error (lm-eval, alpaca_eval);
 5. `binomial`: value ± z·√(p(1−p)/n) for a metric that is a proportion of n items.
 n: the record's n, else (for the headline) the items it scored, else `n_hint` (a comparison passes the other side's n
@@ -28,7 +29,7 @@ from harness.scoring.items import ItemStatistic, statistic_for
 from harness.specs import SUITES
 from harness.stats import LEVEL, binomial_se
 
-Method = Literal["recorded", "bootstrap", "stderr", "binomial", "members"]
+Method = Literal["recorded", "bootstrap", "bootstrap_pooled", "stderr", "binomial", "members"]
 Z = NormalDist().inv_cdf(0.5 + LEVEL / 2)
 
 
@@ -108,7 +109,8 @@ def _bootstrap(record: ResultRecord, statistic: ItemStatistic | None, items: Seq
         return None  # the items are not what the record scored: an interval about them would be about other numbers
     if statistic.unit != "item" or (n is None and statistic.metric == SUITES.get(record.suite).headline):
         n = interval.n
-    return Estimate(interval.ci_low, interval.ci_high, n, interval.se, "bootstrap")
+    return Estimate(interval.ci_low, interval.ci_high, n, interval.se,
+                    "bootstrap" if interval.stratified else "bootstrap_pooled")
 
 
 def _from_members(value: float, members: Sequence[Estimate] | None, k: int) -> Estimate | None:
