@@ -74,5 +74,5 @@ def outcome_line(o: Outcome, run: RunDir) -> str | None:
     if o.status == "skipped":
         return f"{o.unit.name}: done already ({where})"
     if o.status == "failed":
-        return f"{o.unit.name}: FAILED after {o.attempts} attempts: {o.error} ({where})"
+        return f"{o.unit.name}: FAILED after {o.attempts} attempt{'s' if o.attempts != 1 else ''}: {o.error} ({where})"
     return f"{o.unit.name}: {o.record.status if o.record else '?'} in {o.seconds:.0f} s -> {where}"
