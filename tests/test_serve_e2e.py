@@ -218,6 +218,7 @@ def test_generation_timeout_is_reported_not_faked(server, sppo, tmp_path):
                                  "--backend-opt", "timeout=0.05", "--backend-opt", "max_retries=0", "--out", run))
     assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
     rec = json.loads(next((run / "records").rglob("alpaca_eval.json")).read_text())
+    assert proc.returncode == 1 and "units failed" in proc.stderr, proc.stderr[-2000:]  # not a silent exit 0
     assert rec["status"] == "failed" and rec["coverage"]["failed"] == 2 and not rec["metrics"]
     assert any("2 generations failed" in n and "timed out after 0.05 s" in n for n in rec["notes"]), rec["notes"]
     outputs = json.loads(next(run.rglob("model_outputs.json")).read_text())
@@ -226,9 +227,8 @@ def test_generation_timeout_is_reported_not_faked(server, sppo, tmp_path):
 
 def test_server_killed_mid_run_then_rerun_finishes_the_rest(home, sppo, tmp_path):
     """Generation of 6 answers; the server is killed after the 2nd. The run keeps what it received and its record
-    says how many generations failed and why. Restarted, the same command with --force (a record with failed
-    generations counts as done for a plain resume) finishes: the received answers come from the content cache, only
-    the ones never received are asked for."""
+    says how many generations failed and why, and the command exits 1 (the unit is not done). Restarted, the same
+    command finishes: the received answers come from the content cache, only the ones never received are asked for."""
     import json
 
     model = str(default_model_dir(Settings(home=home, offline=True)))
@@ -247,13 +247,14 @@ def test_server_killed_mid_run_then_rerun_finishes_the_rest(home, sppo, tmp_path
         got_before_kill = first.completions()
         _out, err = proc.communicate(timeout=600)
     assert 2 <= got_before_kill < 6, (got_before_kill, err[-2000:])
+    assert proc.returncode == 1 and "generations failed" in err, (proc.returncode, err[-2000:])
     assert "Traceback" not in err, err[-3000:]
     rec = json.loads(next((run / "records").rglob("alpaca_eval.json")).read_text())
     missing = 6 - got_before_kill
     assert rec["coverage"]["failed"] == missing
     assert any(f"{missing} generations failed" in n and "connection failed" in n for n in rec["notes"]), rec["notes"]
     with serve(model, log.with_name("serve2.log"), port) as second:
-        again = sppo(*args, "--force")
+        again = sppo(*args)  # the same command: a record with failed generations is not done
         assert again.returncode == 0, again.stderr[-3000:]
         assert second.completions() == missing  # the rest, nothing twice
     rec = json.loads(next((run / "records").rglob("alpaca_eval.json")).read_text())

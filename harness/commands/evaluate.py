@@ -17,6 +17,7 @@ from harness.commands.options import (
     scale_out,
 )
 from harness.engines.context import ModelRef
+from harness.engines.judged import failed_generations_note
 from harness.errors import UserError
 from harness.evaluation import evaluate, outcome_line
 from harness.executors import Outcome
@@ -81,11 +82,19 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
 
 def failure_summary(outcomes: list[Outcome]) -> int:
     """Exit status 1 when a unit failed, with one line on stderr saying which and why (the records say it in full)."""
-    failed = [o for o in outcomes if o.status == "failed" and not o.unit.is_shard]
+    def unfinished(o: Outcome) -> str | None:  # why the unit is not done, or None
+        if o.status == "failed":
+            return o.error or "failed"
+        if o.record is not None and o.record.status == "failed":
+            return o.record.error or "the record says why"
+        return failed_generations_note(o.record) if o.record is not None else None
+
+    failed = [o for o in outcomes if not o.unit.is_shard and unfinished(o)]
     if not failed:
         return 0
     first = failed[0]
+    why = unfinished(first)
     more = f" and {len(failed) - 1} more" if len(failed) > 1 else ""
-    print(f"sppo-bench: error: {len(failed)} of {len(outcomes)} units failed: {first.unit.name}{more}: {first.error}; "
+    print(f"sppo-bench: error: {len(failed)} of {len(outcomes)} units failed: {first.unit.name}{more}: {why}; "
           "fix the cause and rerun the same command (finished units are kept)", file=sys.stderr)
     return 1

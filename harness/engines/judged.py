@@ -43,7 +43,17 @@ from harness.secrets import redact
 from harness.specs import SuiteSpec
 from harness.store import ITEMS_FILE, write_items
 
-__all__ = ["Header", "ImportRequest", "JudgeRun", "JudgedSuite", "Question", "SuiteData", "register_judged", "run_suite"]
+__all__ = ["GENERATIONS_FAILED", "failed_generations_note", "Header", "ImportRequest", "JudgeRun", "JudgedSuite", "Question", "SuiteData", "register_judged",
+           "run_suite"]
+
+GENERATIONS_FAILED = "generations failed"
+"""The note a judged record carries when some answers never came back (a server down, a timeout): such a record is
+not done, and a rerun asks only for the missing answers."""
+
+
+def failed_generations_note(record: ResultRecord) -> str | None:
+    """The record's note on answers that never came back, if any (see GENERATIONS_FAILED)."""
+    return next((note for note in record.notes if GENERATIONS_FAILED in note), None)
 
 
 @dataclass(frozen=True)
@@ -307,7 +317,7 @@ def _generation_notes(failed: Sequence[int], answers: Sequence[Sequence[Completi
     if not failed:
         return ()
     first = next((c.error for c in answers[failed[0]] if c.error), None)  # why, in the backend's words (key redacted)
-    return (f"{len(failed)} generations failed (items {list(failed)[:10]}; first: {first}); not judged, counted in "
-            "coverage",)
+    return (f"{len(failed)} {GENERATIONS_FAILED} (items {list(failed)[:10]}; first: {first}); not judged, counted in "
+            "coverage; rerun the same command to ask for them again (answers received are cached)",)
 
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from harness.engines.context import RunContext, content_sha256
+from harness.engines.judged import failed_generations_note
 from harness.errors import UserError
 from harness.executors.pools import Executor, WorkerError
 from harness.executors.units import Unit, unit_keys
@@ -162,8 +163,8 @@ def run_registered_suite(unit: Unit, ctx: RunContext) -> ResultRecord:
 
 def _completed(unit: Unit, ctx: RunContext, keys: dict[Unit, str]) -> ResultRecord | None:
     rec = ctx.run.find(unit.model.label, unit.model.variant, unit.suite)
-    if rec is None or rec.status == "failed":
-        return None
+    if rec is None or rec.status == "failed" or failed_generations_note(rec):
+        return None  # not done: a rerun asks only for what is missing (the content caches hold the rest)
     if unit.is_shard:  # a shard is done when its merge is
         merge = next((u for u in keys if u.is_merge and u.model == unit.model and u.suite == unit.suite), None)
         return rec if merge is not None and rec.run_key == keys[merge] else None
