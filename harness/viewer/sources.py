@@ -15,7 +15,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from harness.errors import UserError
-from harness.io import read_text
+from harness.io import read_text, refuse_links
 from harness.records import ItemRow, ResultRecord
 from harness.store import RunDir, merge
 from harness.viewer.training import TrainingSummary, training_summary
@@ -62,6 +62,7 @@ def load_sources(paths: Sequence[Path]) -> Loaded:
                         "run `sppo-bench eval` (or an import) into the folder first")
     for record in loaded.records:
         path = origin[record.key].samples_dir(record.model, record.variant, record.suite) / ITEMS_FILE
+        refuse_links(origin[record.key].root, path)  # a run folder is data: never a way to copy an outside file in
         if path.is_file():
             loaded.items.setdefault(record.suite, {})[(record.model, record.variant)] = read_items(path)
             loaded.item_files[record.key] = path
@@ -71,7 +72,7 @@ def load_sources(paths: Sequence[Path]) -> Loaded:
 def read_items(path: Path) -> list[ItemRow]:
     """The rows of one items.jsonl; a bad line is named by number."""
     rows = []
-    for n, line in enumerate(read_text(path, "items file").splitlines(), 1):
+    for n, line in enumerate(read_text(path, "items file", follow=False).splitlines(), 1):
         if not line.strip():
             continue
         try:

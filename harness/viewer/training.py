@@ -127,14 +127,14 @@ def _training(it: IterationSummary, meta: Any) -> None:
 
 def _json(path: Path) -> Any:
     try:
-        return json.loads(read_text(path, "training file"))
+        return json.loads(read_text(path, "training file", follow=False))
     except json.JSONDecodeError as exc:
         raise UserError(f"{path}: not JSON ({exc.msg} at line {exc.lineno}); rerun `sppo-bench train` to rewrite it") from None
 
 
 def _jsonl(path: Path) -> list[dict[str, Any]]:
     rows = []
-    for n, line in enumerate(read_text(path, "training file").splitlines(), 1):
+    for n, line in enumerate(read_text(path, "training file", follow=False).splitlines(), 1):
         if not line.strip():
             continue
         try:
