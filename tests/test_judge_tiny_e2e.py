@@ -10,25 +10,12 @@ shown first, not what it said (issue 18).
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
+from tests.fixtures.checkpoints import noisy_copy
+
 LIMIT = 12
-
-
-def _noisy_copy(model_dir: Path, dest: Path, scale: float = 0.5) -> Path:
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    model = AutoModelForCausalLM.from_pretrained(model_dir)
-    gen = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(torch.randn(p.shape, generator=gen) * scale)
-    model.save_pretrained(dest)
-    AutoTokenizer.from_pretrained(model_dir).save_pretrained(dest)
-    return dest
 
 
 @pytest.mark.slow
@@ -36,7 +23,7 @@ def test_two_real_checkpoints_get_different_local_alpaca_eval_verdicts(data_home
     from harness.models import tiny_model
 
     a = tiny_model(tmp_path / "a")
-    b = _noisy_copy(a, tmp_path / "b")
+    b = noisy_copy(a, tmp_path / "b")
     monkeypatch.setenv("SPPO_BENCH_HOME", str(data_home))
     out = tmp_path / "run"
     code, _, err = cli("eval", a, b, "--label", "A", "--label", "B", "--suites", "alpaca_eval", "--limit", LIMIT,

@@ -24,6 +24,7 @@ from harness.sppo import objective
 from harness.sppo.config import ObjectiveConfig, SPPOConfig, load_profile, parse_config
 from harness.sppo.rank import Ranked
 from harness.sppo.sample import Prompt, bundled_prompts_path, read_prompt_file
+from tests.fixtures.checkpoints import noisy_copy
 
 # ---- the held-out set is disjoint from everything the model trains or is evaluated on -----------------------------
 
@@ -282,21 +283,6 @@ def test_bad_objective_n_is_a_one_line_error(tmp_path):
         objective.heldout_prompts(ObjectiveConfig(n=999))
     with pytest.raises(UserError, match="unknown key .objective.size."):
         parse_config("[objective]\nsize = 3\n", "test")
-
-
-def noisy_copy(model_dir: Path, dest: Path, scale: float = 0.5) -> Path:
-    """The checkpoint with seeded Gaussian noise on every weight: a real second policy that answers differently."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    model = AutoModelForCausalLM.from_pretrained(model_dir)
-    gen = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(torch.randn(p.shape, generator=gen) * scale)
-    model.save_pretrained(dest)
-    AutoTokenizer.from_pretrained(model_dir).save_pretrained(dest)
-    return dest
 
 
 @pytest.mark.slow
