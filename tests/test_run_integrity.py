@@ -258,8 +258,10 @@ def test_changing_the_judge_model_or_exporting_the_key_reruns(cli, tmp_path, jud
     record = json.loads(next((out / "records").glob("*/mt_bench.json")).read_text())
     assert record["judge"]["model"] == "another-judge"
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-key-0123456789")  # the default judge turns official
-    code, stdout, _ = fake_eval(cli, out)
-    assert code == 0 and "done already" not in stdout
+    code, stdout, err = fake_eval(cli, out)
+    # rerun under the official judge, whose rating the fake backend never writes: the unit ran and failed, and eval
+    # says so (exit 1, one line) instead of exiting 0 over a record with nothing scored
+    assert code == 1 and "done already" not in stdout and "no rating could be read" in err, (code, stdout, err)
     record = json.loads(next((out / "records").glob("*/mt_bench.json")).read_text())
     assert record["judge"]["official"] is True
     assert "sk-test-key-0123456789" not in "".join(p.read_text(errors="replace") for p in out.rglob("*") if p.is_file())
