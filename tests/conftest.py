@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -64,3 +65,14 @@ def data_home(tmp_path_factory) -> Path:
         if outcome.status == "failed":
             pytest.fail(f"cannot pull {outcome.target} from the mirror: {outcome.message}")
     return home
+
+
+@pytest.fixture(scope="module")
+def published() -> dict[str, dict[int, dict]]:
+    """task -> doc_id -> lm-eval's logged sample, from every published results file with embedded samples."""
+    out: dict[str, dict[int, dict]] = {}
+    for path in sorted(require_shared("data/published/lm_eval_samples").rglob("*.json")):
+        for task, rows in (json.loads(path.read_text(encoding="utf-8")).get("samples") or {}).items():
+            for row in rows:
+                out.setdefault(task, {})[row["doc_id"]] = row
+    return out

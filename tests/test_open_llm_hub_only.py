@@ -17,22 +17,7 @@ import pytest
 from harness.data import MissingData, convert, pull
 from harness.settings import Settings
 from tests.conftest import require_shared
-
-
-@pytest.fixture(scope="module")
-def published() -> dict[str, dict[int, dict]]:
-    out: dict[str, dict[int, dict]] = {}
-    for path in sorted(require_shared("data/published/lm_eval_samples").rglob("*.json")):
-        for task, rows in (json.loads(path.read_text(encoding="utf-8")).get("samples") or {}).items():
-            for row in rows:
-                out.setdefault(task, {})[row["doc_id"]] = row
-    return out
-
-
-def _doc_hash(doc: dict) -> str:
-    from lm_eval.utils import handle_non_serializable, hash_string
-
-    return hash_string(json.dumps(doc, indent=2, default=handle_non_serializable, ensure_ascii=False))
+from tests.fixtures.published_samples import doc_hash
 
 
 def _tasks(settings: Settings, suite: str, tmp_path: Path) -> dict:
@@ -70,7 +55,7 @@ def test_musr_from_upstream_files_hashes_as_the_hub(tmp_path, published):
     tasks = _tasks(settings, "musr", tmp_path)
     matched = 0
     for split in counts:
-        ours = [_doc_hash(dict(d)) for d in tasks[f"leaderboard_musr_{split}"].eval_docs]
+        ours = [doc_hash(dict(d)) for d in tasks[f"leaderboard_musr_{split}"].eval_docs]
         for doc_id, sample in published[f"leaderboard_musr_{split}"].items():
             if sample["doc"]["narrative"] in {d["narrative"] for d in tasks[f"leaderboard_musr_{split}"].eval_docs}:
                 assert sample["doc_hash"] in ours, f"{split} doc {doc_id}"
@@ -96,7 +81,7 @@ def test_mmlu_pro_from_parquet_hashes_as_the_hub(tmp_path, published):
     ours = [dict(d) for d in task.eval_docs]
     assert len(ours) == 20
     for i in range(20):
-        assert _doc_hash(ours[i]) == published["leaderboard_mmlu_pro"][i]["doc_hash"]
+        assert doc_hash(ours[i]) == published["leaderboard_mmlu_pro"][i]["doc_hash"]
 
 
 def test_hellaswag_arc_winogrande_upstream_formats():

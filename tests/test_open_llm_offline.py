@@ -20,6 +20,7 @@ from harness.data import pull, require
 from harness.errors import UserError
 from harness.settings import Settings
 from tests.conftest import require_shared
+from tests.fixtures.published_samples import doc_hash
 
 SUITES = ("bbh", "gpqa", "math_lvl5", "gsm8k", "truthfulqa_mc2")
 
@@ -39,17 +40,6 @@ def home(tmp_path_factory) -> Settings:
     for outcome in pull(settings, list(SUITES), data_dir=shared):
         assert outcome.status == "pulled", outcome.message
     return settings
-
-
-@pytest.fixture(scope="module")
-def published() -> dict[str, dict[int, dict]]:
-    """task -> doc_id -> lm-eval's logged sample, from every published results file with embedded samples."""
-    out: dict[str, dict[int, dict]] = {}
-    for path in sorted(require_shared("data/published/lm_eval_samples").rglob("*.json")):
-        for task, rows in (json.loads(path.read_text(encoding="utf-8")).get("samples") or {}).items():
-            for row in rows:
-                out.setdefault(task, {})[row["doc_id"]] = row
-    return out
 
 
 def _rows(path: Path) -> list[dict]:
@@ -72,13 +62,6 @@ def _tasks(settings: Settings, suite: str, tmp_path: Path) -> dict:
     assert sources.dataset.sha256 and sources.dataset.source == str(settings.data_dir / suite)
     manager = TaskManager(include_path=[str(p) for p in sources.include_paths], include_defaults=False)
     return manager.load([sources.task])["tasks"]
-
-
-def _doc_hash(doc: dict) -> str:
-    """lm-eval's evaluator: hash_string(json.dumps(doc, indent=2, default=handle_non_serializable, ensure_ascii=False))."""
-    from lm_eval.utils import handle_non_serializable, hash_string
-
-    return hash_string(json.dumps(doc, indent=2, default=handle_non_serializable, ensure_ascii=False))
 
 
 def test_row_counts_per_config_equal_the_manifest(home):
@@ -127,7 +110,7 @@ def test_documents_hash_as_lm_eval_logged_the_hubs(home, published, tmp_path, su
             if suite == "gpqa":
                 assert sorted(doc[k] for k in GPQA_SHUFFLED[:4]) == sorted(sample["doc"][k] for k in GPQA_SHUFFLED[:4])
                 doc.update({k: sample["doc"][k] for k in GPQA_SHUFFLED})
-            assert _doc_hash(doc) == sample["doc_hash"], f"{name} doc {doc_id}"
+            assert doc_hash(doc) == sample["doc_hash"], f"{name} doc {doc_id}"
             checked += 1
     assert checked >= 4 * n_tasks
 
@@ -213,7 +196,7 @@ def test_hub_only_suite_names_the_command_that_gets_it(tmp_path):
         require(settings, "musr")
 
 
-def test_our_run_logs_the_hubs_doc_hash(home, published, tmp_path):
+def test_our_run_logs_the_hubsdoc_hash(home, published, tmp_path):
     """A real run (tiny random model, --limit 1) through our lm-eval driver on the converted data keeps lm-eval's
     per-sample doc_hash and prompt_hash in its samples files, and every BBH and MATH-hard doc_hash equals the one lm-eval
     logged for the hub's document 0."""
