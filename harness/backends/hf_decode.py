@@ -44,7 +44,11 @@ def decode(model: Any, prompts: Sequence[list[int]], params: Sequence[SamplingPa
     """Generate for every prompt (token ids, unpadded) with its own parameters; results in input order."""
     import torch
 
+    from harness.backends.hf_attention import use_grouped_decode
+
     device = model.device
+    if device.type == "cpu":
+        use_grouped_decode(model)  # decode steps without copying the cache per query head (that module's figures)
     width, max_new = max(len(p) for p in prompts), max(p.max_new_tokens for p in params)
     # One mask for the whole generation: prompt padding 0, every generated slot 1; each step passes its prefix.
     mask = torch.ones(len(prompts), width + max_new, dtype=torch.long, device=device)
