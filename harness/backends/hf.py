@@ -158,7 +158,7 @@ class HFBackend:
             else:
                 items.extend((n, context + ids[:-1], [(c, ids)]) for c, ids in conts.items())
         scored = [Scored(ids, max(len(c) for _, c in choices)) for _, ids, choices in items]
-        rows = self._prefix_rows(scored) if self.prefix_reuse else self._plain_rows(scored)
+        rows = self.scored_rows(scored)
         scores: list[dict[str, float]] = [{} for _ in requests]
         for (n, _, choices), logprobs in zip(items, rows, strict=True):
             for choice, ids in choices:
@@ -236,6 +236,10 @@ class HFBackend:
             for row, i in enumerate(batch):
                 out[i] = logprobs[row, last - items[i].last :]
         return out
+
+    def scored_rows(self, items: list[Scored]) -> list[Any]:
+        """Each item's float32 log-softmax at its last `last` positions (prefix reuse unless it is off)."""
+        return self._prefix_rows(items) if self.prefix_reuse else self._plain_rows(items)
 
     def _prefix_rows(self, items: list[Scored]) -> list[Any]:
         if self._prefix is None:

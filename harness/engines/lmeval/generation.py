@@ -1,11 +1,19 @@
-"""lm-eval's HFLM with its greedy generation run by sppo-bench's hf backend.
+"""lm-eval's HFLM with its greedy generation and its log-likelihoods run by sppo-bench's hf backend.
 
 `HFLM.generate_until` generates through `transformers.generate` in lm-eval's own batches; the hf backend
 (harness.backends.hf) batches by length and decodes with its own loop, several times faster on a CPU (README,
 `nox -s perf`). Only the generation call changes: the prompts are lm-eval's (few-shot, chat template), and lm-eval's
 own helpers normalize the generation kwargs, add the EOS stop sequence and post-process the text, so the answers equal
-HFLM's (tests/test_lmeval_generation.py). Log-likelihood requests, sampled generations (do_sample) and prompts longer
-than the context allows stay with HFLM itself.
+HFLM's (tests/test_lmeval_generation.py). Sampled generations (do_sample) and prompts longer than the context allows
+stay with HFLM itself.
+
+Log-likelihood requests (multiple-choice tasks: BBH, GPQA, MMLU-Pro, MuSR) are the same inputs HFLM builds
+(`(context + continuation)[-(max_length + 1):][:-1]`, the continuation's positions scored), computed by the hf
+backend's prefix-reuse scoring (harness.backends.hf_prefix): a document's options share their whole few-shot context,
+which HFLM runs once per option, and only the continuation positions reach the LM head, where HFLM takes the
+full-vocabulary log-softmax of every position. The log-probabilities and greedy flags equal HFLM's (float32, 1e-4:
+tests/test_lmeval_generation.py); the log-softmax is float32 (HFLM's is in the model's dtype unless
+`softmax_dtype` is set).
 """
 
 from __future__ import annotations
@@ -42,6 +50,26 @@ class BatchedGenerationHFLM(HFLM):  # type: ignore[misc]
             self._generator = HFBackend(tokenizer, lambda: self.model, batch_size=self._generation_batch_size,
                                         fingerprint="lm-eval hflm (not cached here)")
         return self._generator
+
+    def _loglikelihood_tokens(self, requests: list[Any], disable_tqdm: bool = False,
+                              override_bs: int | None = None) -> list[tuple[float, bool]]:
+        if self.backend != "causal":
+            return list(super()._loglikelihood_tokens(requests, disable_tqdm, override_bs))
+        import torch
+
+        from harness.backends.hf_prefix import Scored
+
+        items = [Scored((context + continuation)[-(self.max_length + 1):][:-1], len(continuation))
+                 for _, context, continuation in requests]
+        rows = self.generator.scored_rows(items)
+        out: list[tuple[float, bool]] = []
+        for (request, _, continuation), logprobs in zip(requests, rows, strict=True):
+            ids = torch.tensor(continuation, device=logprobs.device)
+            answer = (float(logprobs.gather(1, ids[:, None]).sum()), bool((logprobs.argmax(-1) == ids).all()))
+            out.append(answer)
+            if request is not None:
+                self.cache_hook.add_partial("loglikelihood", request, answer)
+        return out
 
     def generate_until(self, requests: list[Any], disable_tqdm: bool = False) -> list[str]:
         eos = self.tok_decode(self.eot_token_id, skip_special_tokens=False)
