@@ -26,8 +26,10 @@ from typing import Any
 
 MIN_SHARED = 32
 """Tokens a group must share beyond the call's common prefix to get a prefix pass of its own."""
-STORE_TOKENS = 16384
-"""Prefix tokens kept (SmolLM2-135M: 23 KB per token in bfloat16, 46 KB in float32)."""
+STORE_TOKENS = 49152
+"""Prefix tokens kept (SmolLM2-135M: 23 KB per token in bfloat16, 46 KB in float32: 1.1 / 2.2 GB when full). Enough
+for the default profile's 50 AlpacaEval instructions with their reference outputs and 10 MT-Bench questions to still
+be there when the next checkpoint is judged."""
 SEEN = 4096
 """Recent prompts remembered (token ids only) to find prefixes that recur across calls."""
 

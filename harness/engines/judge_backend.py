@@ -140,9 +140,31 @@ def _local(judge: JudgeSpec, ctx: RunContext, opts: BackendOptions | None,
         from harness.backends import load_backend
 
         backend = load_backend(chosen, ctx.settings)
+    if ctx.injected.judge is None:
+        backend = _kept_judge(chosen, ctx.settings, backend)
     if not isinstance(backend, ChoiceScorer):
         raise CapabilityMissing(f"the local judge needs a backend that scores choices (hf); {chosen.backend!r} cannot")
     return backend, chosen, f"local {chosen.backend}"
+
+
+_KEPT: dict[str, Any] = {}
+"""The local judge this process used last, by its options and home: a later unit judging with the same judge (the next
+checkpoint's AlpacaEval and MT-Bench) reuses the loaded model and its prefix store (harness.backends.hf_prefix), where
+the prompt parts that do not change between checkpoints (the instruction and AlpacaEval's reference output, judged
+again for every checkpoint) are already computed."""
+
+
+def _kept_judge(chosen: BackendOptions, settings: Settings, backend: Any) -> Any:
+    """The kept judge when it is the same judge as `backend` (the same content fingerprint: weights, dtype, device,
+    template), else `backend`, kept from now on. Local backends load their weights lazily, so the discarded one cost
+    only its fingerprint."""
+    key = json.dumps([repr(chosen), str(settings.home)])
+    kept = _KEPT.get(key)
+    if kept is not None and kept.fingerprint == backend.fingerprint:
+        return kept
+    _KEPT.clear()
+    _KEPT[key] = backend
+    return backend
 
 
 def preference_model(ctx: RunContext) -> PreferenceModel:
