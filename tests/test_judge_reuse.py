@@ -1,5 +1,5 @@
 """One local judge for every checkpoint of a run: the next checkpoint's judged units reuse the judge already loaded
-(and its prefix store: the instruction and AlpacaEval's reference output are computed once for all checkpoints), and
+(and its prefix store, where prompt prefixes shared with earlier checkpoints' prompts are kept), and
 its verdicts equal those of a judge loaded afresh for each unit (1e-4 in probability), end to end with real tiny
 checkpoints through `sppo-bench eval`."""
 

@@ -150,8 +150,8 @@ def _local(judge: JudgeSpec, ctx: RunContext, opts: BackendOptions | None,
 _KEPT: dict[str, Any] = {}
 """The local judge this process used last, by its options and home: a later unit judging with the same judge (the next
 checkpoint's AlpacaEval and MT-Bench) reuses the loaded model and its prefix store (harness.backends.hf_prefix), where
-the prompt parts that do not change between checkpoints (the instruction and AlpacaEval's reference output, judged
-again for every checkpoint) are already computed."""
+prompt prefixes shared with earlier checkpoints' prompts (the instruction and AlpacaEval's reference output, judged
+again for every checkpoint) are kept once a call has found them shared."""
 
 
 def _kept_judge(chosen: BackendOptions, settings: Settings, backend: Any) -> Any:
