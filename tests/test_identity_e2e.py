@@ -170,3 +170,24 @@ judge = "local"
                     assert _answers(run, x, suite) != _answers(run, y, suite), f"{suite}: {x} and {y} answered alike"
         assert len(set(shas.values())) >= 2  # training moved the weights at least once (identical samples give the
         # soft SPPO loss a zero gradient, so an iteration may legitimately leave them as they were)
+
+
+def test_multiple_choice_log_likelihoods_follow_the_weights(tiny_pair, data_home, tmp_path, cli, monkeypatch):
+    """lm-eval's log-likelihood requests (GPQA's options, scored through the hf backend's prefix reuse) give each
+    checkpoint its own log-probabilities, and each record names its checkpoint's content."""
+    a, b = tiny_pair
+    monkeypatch.setenv("SPPO_BENCH_HOME", str(data_home))
+    out = tmp_path / "run"
+    code, _, err = cli("eval", a, b, "--label", "A", "--label", "B", "--suites", "gpqa", "--limit", "2",
+                       "--data-dir", FIXTURES, "--batch-size", "4", "--out", out)
+    assert code == 0, err
+    from harness.store import RunDir
+
+    run = RunDir(out)
+    for label, path in (("A", a), ("B", b)):
+        record = run.find(label, None, "gpqa")
+        assert record is not None and record.status != "failed"
+        assert record.provenance.checkpoint_sha256 == fingerprint(path, cache_db=data_home / "fingerprints.sqlite")
+    answers = {label: _answers(run, label, "gpqa") for label in ("A", "B")}
+    assert answers["A"] and len(answers["A"]) == len(answers["B"])
+    assert all(x != y for x, y in zip(answers["A"], answers["B"], strict=True))  # every option's log-prob moved
